@@ -1,0 +1,9 @@
+"""Load numbered files from a slow share with read-ahead in the direction of travel."""
+
+from ._errors import LoaderClosedError
+from ._loader import PrefetchingLoader
+from ._slow_share import SimulatedShare
+from ._stats import LoaderStats
+
+__all__ = ["LoaderClosedError", "LoaderStats", "PrefetchingLoader", "SimulatedShare"]
+__version__ = "0.1.0"

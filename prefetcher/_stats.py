@@ -1,0 +1,53 @@
+"""The counters a loader keeps, as an immutable snapshot."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["LoaderStats"]
+
+
+@dataclass(frozen=True)
+class LoaderStats:
+    """A snapshot of a loader's counters, taken by :meth:`PrefetchingLoader.stats`.
+
+    Every request is exactly one of a hit, a wait or a miss, so ``hits + waits + misses ==
+    requests``.
+
+    Example:
+        >>> from prefetcher import PrefetchingLoader
+        >>> with PrefetchingLoader(str, ahead=0) as loader:
+        ...     _ = loader.get(1), loader.get(1)
+        ...     stats = loader.stats()
+        >>> (stats.requests, stats.hits, stats.misses)
+        (2, 1, 1)
+    """
+
+    #: Calls of ``get``/``request`` (and items taken by iteration).
+    requests: int = 0
+    #: Requests whose item was ready in memory.
+    hits: int = 0
+    #: Requests whose item was already loading or queued (a prefetch not finished yet).
+    waits: int = 0
+    #: Requests whose item was not there at all.
+    misses: int = 0
+    #: Calls of ``load`` handed to the executor (demand loads and prefetches).
+    loads_started: int = 0
+    #: Loads that returned an item.
+    loads_completed: int = 0
+    #: Loads that raised.
+    loads_failed: int = 0
+    #: Prefetches dropped before they started (out of the window after a jump, or at close).
+    prefetches_cancelled: int = 0
+    #: Entries removed to keep the memory bounds.
+    evictions: int = 0
+    #: Loads that completed and were then evicted (or dropped) without ever being requested.
+    wasted_loads: int = 0
+    #: Total seconds callers spent blocked in ``get`` waiting for an item.
+    wait_seconds: float = 0.0
+    #: The read-ahead window now in force (fixed, or the current one with ``ahead="auto"``).
+    ahead: int = 0
+    #: Items ready in memory.
+    cached: int = 0
+    #: Loads queued or running.
+    pending: int = 0
