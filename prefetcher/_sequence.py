@@ -1,0 +1,256 @@
+"""A numbered sequence of image files (directory, glob, template or list) as a PrefetchingLoader."""
+
+from __future__ import annotations
+
+import dataclasses
+import errno
+import glob
+import os
+import re
+import string
+from collections.abc import Sequence
+from typing import Any, Literal, overload
+
+import numpy.typing as npt
+from PIL import Image
+
+from prefetcher._images import load_image
+from prefetcher._loader import PrefetchingLoader
+from prefetcher._remote import display_name, is_url, url_filesystem
+
+__all__ = ["natural_sort_key", "open_sequence"]
+
+_DIGITS = re.compile(r"(\d+)")
+_GLOB_MAGIC = re.compile(r"[*?[]")
+
+
+def natural_sort_key(path: str) -> tuple[tuple[str | int, ...], str]:
+    """Sort key that orders numbers by value: ``2.png`` before ``10.png``, ``img9`` first.
+
+    Text compares case-insensitively; the path itself breaks ties (``1.png`` before ``01.png``).
+    """
+    # re.split with a group alternates text and digits, so position i always holds the same kind
+    # of value in every key, and tuples compare str with str and int with int only.
+    parts = _DIGITS.split(path)
+    return (
+        tuple(int(part) if i % 2 else part.casefold() for i, part in enumerate(parts)),
+        path,
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class _LoadImage:
+    """``load(path)`` for a loader over known paths; a module-level class so it pickles."""
+
+    mode: str | None
+    as_array: bool
+
+    def __call__(self, path: str) -> Any:
+        return load_image(path, mode=self.mode, as_array=self.as_array)
+
+
+@dataclasses.dataclass(frozen=True)
+class _LoadNumbered:
+    """``load(n)`` for a numbered template: file ``template.format(n)``; pickles too."""
+
+    template: str
+    mode: str | None
+    as_array: bool
+
+    def __call__(self, n: int) -> Any:
+        return load_image(self.template.format(n), mode=self.mode, as_array=self.as_array)
+
+
+_Source = str | os.PathLike[str] | Sequence[str | os.PathLike[str]]
+
+
+@overload
+def open_sequence(
+    source: _Source,
+    *,
+    mode: str | None = ...,
+    as_array: Literal[False] = ...,
+    **loader_options: Any,
+) -> PrefetchingLoader[Any, Image.Image]: ...
+@overload
+def open_sequence(
+    source: _Source, *, mode: str | None = ..., as_array: Literal[True], **loader_options: Any
+) -> PrefetchingLoader[Any, npt.NDArray[Any]]: ...
+@overload
+def open_sequence(
+    source: _Source, *, mode: str | None = ..., as_array: bool = ..., **loader_options: Any
+) -> PrefetchingLoader[Any, Image.Image | npt.NDArray[Any]]: ...
+def open_sequence(
+    source: _Source,
+    *,
+    mode: str | None = None,
+    as_array: bool = False,
+    **loader_options: Any,
+) -> PrefetchingLoader[Any, Any]:
+    """Open a numbered sequence of images as a :class:`PrefetchingLoader` of decoded images.
+
+    ``source`` may be:
+
+    - a directory: its image files (extensions Pillow can open; dot files skipped), in natural
+      order (``2.png`` before ``10.png``); ``get(i)`` is the i-th file;
+    - a glob pattern (``"share/frame_*.tif"``, ``**`` recurses): every match, in natural order;
+    - a numbered template (``"share/{}.png"``, ``"share/frame_{:05d}.tif"``): open-ended,
+      ``get(n)`` is file ``template.format(n)``; a file that does not exist (yet) raises
+      ``FileNotFoundError`` at ``get(n)`` and is looked for again at the next ``get(n)``;
+    - a sequence of paths, in the given order.
+
+    A string containing ``"://"`` is an fsspec URL (``http://``, ``smb://user:pw@host:port/share``,
+    ``s3://`` ...); needs the ``remote`` extra. Directories and globs need a back end that can list
+    (SMB, local, S3, and HTTP servers that serve an index page); templates and lists work with any.
+
+    Every item is loaded by :func:`load_image` in a worker (one read, complete decode). The load
+    callable pickles, so ``executor=ProcessPoolExecutor()`` works.
+
+    Args:
+        source: Directory, glob pattern, numbered template, or sequence of paths (or URLs).
+        mode: Pillow mode to convert every image to, or ``None``.
+        as_array: Items are read-only numpy arrays instead of Pillow images.
+        **loader_options: Passed to :class:`PrefetchingLoader` (``cache_size``, ``ahead``, ...).
+
+    Returns:
+        The loader; ``loader.keys`` holds the resolved paths (``None`` for a template).
+
+    Raises:
+        FileNotFoundError: The directory does not exist or holds no image files, or the glob
+            pattern matches nothing. The message names the directory or pattern.
+        ValueError: ``source`` is an existing file rather than a directory, an empty sequence, or a
+            template whose field does not take one number.
+        TypeError: ``source`` is none of the above (bytes, for instance).
+
+    Example:
+        >>> with open_sequence("share/{}.png", mode="L") as loader:  # doctest: +SKIP
+        ...     img = loader.get(1)
+    """
+    if isinstance(source, (bytes, bytearray)):
+        raise TypeError(f"source must be a str path, not {type(source).__name__}")
+    if isinstance(source, (str, os.PathLike)):
+        path = os.fspath(source)
+        if not isinstance(path, str):
+            raise TypeError(f"source must be a str path, not {type(path).__name__}")
+        if _is_template(path):
+            numbered = _LoadNumbered(path, mode, as_array)
+            return PrefetchingLoader(numbered, None, **loader_options)
+        keys: tuple[str, ...]
+        keys = _glob(path) if _GLOB_MAGIC.search(path) else _list_directory(path)
+    elif isinstance(source, Sequence):
+        keys = tuple(_as_path(item) for item in source)
+        if not keys:
+            raise ValueError("source is an empty sequence of paths")
+    else:
+        raise TypeError(
+            "source must be a directory, glob pattern, numbered template or sequence of paths, "
+            f"not {type(source).__name__}"
+        )
+    return PrefetchingLoader(_LoadImage(mode, as_array), keys, **loader_options)
+
+
+def _as_path(item: object) -> str:
+    if isinstance(item, (str, os.PathLike)):
+        path = os.fspath(item)
+        if isinstance(path, str):
+            return path
+    raise TypeError(f"every path in source must be a str or os.PathLike, got {item!r}")
+
+
+def _is_template(path: str) -> bool:
+    """Whether ``path`` has a ``str.format`` field; if so, check that it takes one number."""
+    try:
+        fields = [field for _, field, _, _ in string.Formatter().parse(path) if field is not None]
+    except ValueError:  # a lone "{" or "}": a literal brace in a file name, not a template
+        return False
+    if not fields:
+        return False
+    try:
+        first, second = path.format(0), path.format(1)
+    except (IndexError, KeyError, ValueError) as exc:
+        raise ValueError(
+            f"template {display_name(path)!r} must have one field that takes the file number, "
+            f"such as {{}} or {{:05d}} ({type(exc).__name__}: {exc})"
+        ) from None
+    if first == second:
+        raise ValueError(f"template {display_name(path)!r} gives the same name for every number")
+    return True
+
+
+def _image_extensions() -> frozenset[str]:
+    """File extensions of the formats Pillow can open (not the save-only ones, such as PDF)."""
+    Image.init()
+    return frozenset(ext for ext, fmt in Image.registered_extensions().items() if fmt in Image.OPEN)
+
+
+def _is_image_name(name: str, extensions: frozenset[str]) -> bool:
+    # Skip dot files: macOS leaves "._1.png" resource forks on SMB shares.
+    return not name.startswith(".") and os.path.splitext(name)[1].lower() in extensions
+
+
+def _not_found(what: str, name: str) -> FileNotFoundError:
+    return FileNotFoundError(errno.ENOENT, what, display_name(name))
+
+
+def _list_directory(directory: str) -> tuple[str, ...]:
+    extensions = _image_extensions()
+    if is_url(directory):
+        fs, fs_path = url_filesystem(directory)
+        try:
+            # detail=False: one listing; asking for details would cost a stat per file on SMB.
+            listed = fs.ls(fs_path, detail=False)
+        except OSError as exc:
+            # smbprotocol raises its own SMBOSError, with the errno but not the subclass.
+            if isinstance(exc, FileNotFoundError) or exc.errno == errno.ENOENT:
+                raise _not_found("No such directory", directory) from exc
+            if isinstance(exc, NotADirectoryError) or exc.errno == errno.ENOTDIR:
+                raise _is_a_file(directory) from exc
+            raise
+        base = directory.rstrip("/")
+        names = [str(entry).rstrip("/").rsplit("/", 1)[-1] for entry in listed]
+        paths = [f"{base}/{name}" for name in names if _is_image_name(name, extensions)]
+    else:
+        try:
+            with os.scandir(directory) as entries:
+                # DirEntry.is_file() comes with the listing on most systems: no stat per file.
+                paths = [
+                    os.path.join(directory, entry.name)
+                    for entry in entries
+                    if _is_image_name(entry.name, extensions) and entry.is_file()
+                ]
+        except FileNotFoundError:
+            raise _not_found("No such directory", directory) from None
+        except NotADirectoryError:
+            raise _is_a_file(directory) from None
+    if not paths:
+        raise _not_found("No image files in directory", directory)
+    return tuple(sorted(paths, key=natural_sort_key))
+
+
+def _is_a_file(path: str) -> ValueError:
+    return ValueError(
+        f"source {display_name(path)!r} is a file, not a directory, glob pattern or template; "
+        "pass [path] for a sequence of one file"
+    )
+
+
+def _glob(pattern: str) -> tuple[str, ...]:
+    if is_url(pattern):
+        fs, fs_pattern = url_filesystem(pattern)
+        # fsspec returns paths without the URL's scheme, user and host: graft each match onto the
+        # URL's own prefix (everything before the first directory with a wildcard).
+        magic_at = _GLOB_MAGIC.search(pattern)
+        assert magic_at is not None
+        url_dir = pattern[: pattern.rfind("/", 0, magic_at.start())]
+        fs_dir = fs._strip_protocol(url_dir).rstrip("/")
+        matches = []
+        for match in fs.glob(fs_pattern):
+            match = str(match)
+            if not match.startswith(fs_dir):  # pragma: no cover - a back end we do not know
+                raise ValueError(f"cannot map glob match {match!r} back onto {url_dir!r}")
+            matches.append(url_dir + match[len(fs_dir) :])
+    else:
+        matches = glob.glob(pattern, recursive=True)
+    if not matches:
+        raise _not_found("No files match the glob pattern", pattern)
+    return tuple(sorted(matches, key=natural_sort_key))
