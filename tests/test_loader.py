@@ -1,0 +1,681 @@
+"""The behaviour of PrefetchingLoader, one behaviour per test (numbers refer to issue 3)."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import operator
+import subprocess
+import sys
+import textwrap
+import threading
+import traceback
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from typing import Any
+
+import numpy as np
+import pytest
+from loader_support import WAIT, RecordingExecutor, RecordingLoad, loader_threads, wait_until
+from PIL import Image
+
+from prefetcher import LoaderClosedError, LoaderStats, PrefetchingLoader
+from prefetcher._sizeof import default_sizeof
+
+KEYS = [f"{n}.png" for n in range(100)]
+
+
+@pytest.fixture
+def load() -> RecordingLoad:
+    return RecordingLoad()
+
+
+@pytest.fixture(autouse=True)
+def no_loader_thread_left_behind() -> Any:
+    yield
+    wait_until(lambda: not loader_threads())
+
+
+def held(loader: PrefetchingLoader[Any, Any]) -> set[int]:
+    with loader._lock:
+        return set(loader._entries)
+
+
+def queued(loader: PrefetchingLoader[Any, Any]) -> list[int]:
+    with loader._lock:
+        return [e.index for e in loader._queue]
+
+
+# 1. get returns the item; memory hits do not load again; one load for many waiters.
+
+
+def test_get_returns_the_item_loaded_from_its_key(load: RecordingLoad) -> None:
+    with PrefetchingLoader(load, KEYS, ahead=0) as loader:
+        assert loader.get(3) == ("item", "3.png")
+        assert loader[4] == ("item", "4.png")
+
+
+def test_get_without_keys_loads_the_index_itself(load: RecordingLoad) -> None:
+    with PrefetchingLoader(load, ahead=0) as loader:
+        assert loader.get(12345) == ("item", 12345)
+
+
+def test_an_item_in_memory_is_returned_without_loading_again(load: RecordingLoad) -> None:
+    with PrefetchingLoader(load, KEYS, ahead=0) as loader:
+        first = loader.get(5)
+        assert loader.get(5) is first
+        assert load.count("5.png") == 1
+
+
+def test_many_threads_asking_for_a_loading_item_cause_one_load(load: RecordingLoad) -> None:
+    gate = load.gate("7.png")
+    threads = 8
+    with PrefetchingLoader(load, KEYS, ahead=0) as loader:
+        with ThreadPoolExecutor(threads) as pool:
+            results = [pool.submit(loader.get, 7) for _ in range(threads)]
+            wait_until(lambda: loader.stats().requests == threads)
+            gate.set()
+            assert {f.result(WAIT) for f in results} == {("item", "7.png")}
+        assert load.count("7.png") == 1
+
+
+# 2. read-ahead in the direction of travel.
+
+
+def test_get_schedules_the_next_items_forward_before_returning(load: RecordingLoad) -> None:
+    gate = load.gate(*KEYS[1:])
+    with PrefetchingLoader(load, KEYS, ahead=3) as loader:
+        loader.get(0)
+        assert held(loader) == {0, 1, 2, 3}
+        assert loader.stats().pending == 3
+        wait_until(lambda: sorted(load.calls) == ["0.png", "1.png", "2.png", "3.png"])
+        gate.set()
+
+
+def test_request_schedules_the_read_ahead_too(load: RecordingLoad) -> None:
+    gate = load.gate(*KEYS)
+    with PrefetchingLoader(load, KEYS, ahead=2) as loader:
+        loader.request(10)
+        assert held(loader) == {10, 11, 12}
+        gate.set()
+
+
+def test_first_request_reads_forward(load: RecordingLoad) -> None:
+    with PrefetchingLoader(load, KEYS, ahead=2) as loader:
+        loader.get(50)
+        assert held(loader) == {50, 51, 52}
+
+
+def test_a_step_back_turns_the_read_ahead_backward(load: RecordingLoad) -> None:
+    with PrefetchingLoader(load, KEYS, ahead=2) as loader:
+        loader.get(50)
+        loader.get(49)
+        assert {47, 48} <= held(loader)
+        assert loader.request(48).result(WAIT) == ("item", "48.png")
+        wait_until(lambda: load.count("47.png") == 1)
+
+
+def test_a_step_forward_again_turns_the_read_ahead_forward(load: RecordingLoad) -> None:
+    with PrefetchingLoader(load, KEYS, ahead=1) as loader:
+        loader.get(50)
+        loader.get(49)
+        loader.get(50)
+        assert 51 in held(loader)
+
+
+def test_read_ahead_stops_at_the_end_of_the_keys(load: RecordingLoad) -> None:
+    with PrefetchingLoader(load, KEYS, ahead=5) as loader:
+        loader.get(98)
+        assert held(loader) == {98, 99}
+
+
+def test_backward_read_ahead_stops_at_zero(load: RecordingLoad) -> None:
+    with PrefetchingLoader(load, ahead=5) as loader:
+        loader.get(3)
+        loader.get(2)
+        assert {0, 1, 2} <= held(loader)
+        assert min(held(loader)) == 0
+
+
+def test_ahead_zero_loads_only_what_is_requested(load: RecordingLoad) -> None:
+    with PrefetchingLoader(load, KEYS, ahead=0) as loader:
+        for n in range(5):
+            loader.get(n)
+        assert load.calls == KEYS[:5]
+
+
+# 3. get waits only for its own item.
+
+
+def test_get_does_not_wait_for_prefetches(load: RecordingLoad) -> None:
+    gate = load.gate("1.png", "2.png")
+    with PrefetchingLoader(load, KEYS, ahead=2) as loader:
+        assert loader.get(0, timeout=WAIT) == ("item", "0.png")
+        assert not gate.is_set()
+        gate.set()
+
+
+# 4. requested items jump the queue; the executor gets no more than it has workers.
+
+
+def test_a_requested_item_jumps_ahead_of_queued_prefetches(load: RecordingLoad) -> None:
+    gate = load.gate("1.png")
+    with PrefetchingLoader(load, KEYS, ahead=4, max_workers=1) as loader:
+        loader.get(0)
+        assert load.started("1.png").wait(WAIT)  # 1 runs, 2..4 wait in the loader's queue
+        assert queued(loader) == [2, 3, 4]
+        future = loader.request(3)
+        gate.set()
+        assert future.result(WAIT) == ("item", "3.png")
+        assert load.calls[:3] == ["0.png", "1.png", "3.png"]
+
+
+def test_a_jump_cancels_queued_prefetches_outside_the_new_window(load: RecordingLoad) -> None:
+    gate = load.gate("1.png")
+    with PrefetchingLoader(load, KEYS, ahead=4, max_workers=1) as loader:
+        loader.get(0)
+        assert load.started("1.png").wait(WAIT)
+        future = loader.request(50)
+        assert queued(loader) == [51, 52, 53, 54]
+        gate.set()
+        assert future.result(WAIT) == ("item", "50.png")
+        assert loader.stats().prefetches_cancelled == 3
+        wait_until(lambda: loader.stats().pending == 0)
+        assert not {"2.png", "3.png", "4.png"} & set(load.calls)
+        assert load.calls[:3] == ["0.png", "1.png", "50.png"]
+
+
+def test_a_running_prefetch_outside_the_new_window_finishes_and_is_kept(
+    load: RecordingLoad,
+) -> None:
+    gate = load.gate("1.png")
+    with PrefetchingLoader(load, KEYS, ahead=1, max_workers=2) as loader:
+        loader.get(0)
+        assert load.started("1.png").wait(WAIT)
+        loader.get(50)
+        gate.set()
+        wait_until(lambda: loader.stats().loads_completed == 4)
+        assert loader.get(1) == ("item", "1.png")
+        assert load.count("1.png") == 1
+
+
+def test_the_loader_hands_the_executor_no_more_than_max_workers_prefetches(
+    load: RecordingLoad,
+) -> None:
+    gate = load.gate(*KEYS[1:])
+    executor = RecordingExecutor(max_workers=8)
+    with PrefetchingLoader(load, KEYS, ahead=6, max_workers=2, executor=executor) as loader:
+        loader.get(0)
+        assert queued(loader) == [3, 4, 5, 6]
+        assert sorted(executor.submitted) == ["0.png", "1.png", "2.png"]
+        gate.set()
+        wait_until(lambda: loader.stats().loads_completed == 7)
+    assert executor.peak_outstanding <= 2
+    executor.shutdown()
+
+
+def test_a_demand_load_goes_to_the_executor_before_prefetches(load: RecordingLoad) -> None:
+    executor = RecordingExecutor(max_workers=4)
+    with PrefetchingLoader(load, KEYS, ahead=2, executor=executor) as loader:
+        loader.get(10)
+        assert executor.submitted[0] == "10.png"
+    executor.shutdown()
+
+
+# 5. memory bounds.
+
+
+def test_never_more_than_cache_size_plus_ahead_entries_are_held() -> None:
+    most_held = 0
+    loader: PrefetchingLoader[int, int]
+
+    def load(n: int) -> int:
+        nonlocal most_held
+        most_held = max(most_held, len(held(loader)))
+        return n
+
+    with PrefetchingLoader(load, cache_size=3, ahead=2) as loader:
+        for n in [*range(20), *range(19, -1, -1), 50, 7, 70, 71, 30, 29]:
+            loader.get(n)
+            assert len(held(loader)) <= 5
+        wait_until(lambda: loader.stats().pending == 0)
+    assert 0 < most_held <= 5
+
+
+def test_the_least_recently_requested_item_is_evicted_first(load: RecordingLoad) -> None:
+    with PrefetchingLoader(load, KEYS, cache_size=3, ahead=0) as loader:
+        for n in (0, 1, 2, 0, 3):
+            loader.get(n)
+        assert held(loader) == {0, 2, 3}
+        assert loader.stats().evictions == 1
+
+
+def test_max_bytes_evicts_completed_items_until_they_fit() -> None:
+    with PrefetchingLoader(lambda n: bytes(100), cache_size=10, ahead=0, max_bytes=250) as loader:
+        for n in range(4):
+            loader.get(n)
+        assert held(loader) == {2, 3}
+
+
+def test_an_item_larger_than_max_bytes_is_returned_but_not_kept() -> None:
+    with PrefetchingLoader(lambda n: bytes(n), ahead=0, max_bytes=100) as loader:
+        assert len(loader.get(500)) == 500
+        assert held(loader) == set()
+        assert len(loader.get(50)) == 50
+        assert held(loader) == {50}
+
+
+def test_sizeof_is_used_for_max_bytes() -> None:
+    with PrefetchingLoader(str, ahead=0, max_bytes=10, sizeof=lambda item: 4) as loader:
+        for n in range(5):
+            loader.get(n)
+        assert held(loader) == {3, 4}
+
+
+@pytest.mark.parametrize(
+    ("item", "size"),
+    [
+        (np.zeros((10, 20), dtype=np.uint16), 400),
+        (Image.new("RGB", (10, 20)), 600),
+        (Image.new("I;16", (10, 20)), 400),
+        (b"x" * 7, 7),
+        (bytearray(9), 9),
+        (memoryview(b"abc"), 3),
+    ],
+)
+def test_default_sizeof_knows_arrays_images_and_bytes(item: object, size: int) -> None:
+    assert default_sizeof(item) == size
+
+
+def test_default_sizeof_falls_back_to_getsizeof() -> None:
+    assert default_sizeof("abc") == sys.getsizeof("abc")
+
+
+# 6. failures.
+
+
+def test_a_failed_load_raises_its_own_exception_with_a_note_naming_index_and_key() -> None:
+    load = RecordingLoad(fail={"4.png"})
+    with (
+        PrefetchingLoader(load, KEYS, ahead=0) as loader,
+        pytest.raises(ValueError, match=r"cannot load '4\.png'") as caught,
+    ):
+        loader.get(4)
+    notes = getattr(caught.value, "__notes__", [])
+    assert any("index 4" in note and "'4.png'" in note for note in notes)
+    frames = traceback.extract_tb(caught.value.__traceback__)
+    assert any(frame.name == "__call__" for frame in frames)  # raised inside the load
+
+
+def test_a_failure_is_not_cached_the_next_get_loads_again() -> None:
+    load = RecordingLoad(fail={"4.png"})
+    with PrefetchingLoader(load, KEYS, ahead=0) as loader:
+        with pytest.raises(ValueError):
+            loader.get(4)
+        load.fail.clear()
+        assert loader.get(4) == ("item", "4.png")
+        assert load.count("4.png") == 2
+
+
+def test_a_failed_prefetch_raises_nothing_unless_requested() -> None:
+    load = RecordingLoad(fail={"1.png"})
+    with PrefetchingLoader(load, KEYS, ahead=1) as loader:
+        loader.get(0)
+        wait_until(lambda: loader.stats().loads_failed == 1)
+        loader.get(2)
+        assert held(loader) >= {0, 2}
+        assert 1 not in held(loader)
+        with pytest.raises(ValueError):
+            loader.get(1)
+
+
+def test_the_loader_keeps_working_for_other_indices_after_a_failure() -> None:
+    load = RecordingLoad(fail={"4.png"})
+    with PrefetchingLoader(load, KEYS, ahead=2) as loader:
+        with pytest.raises(ValueError):
+            loader.get(4)
+        assert [loader.get(n) for n in (5, 6, 3)] == [("item", k) for k in KEYS[5:7] + KEYS[3:4]]
+
+
+# 7. bad input.
+
+
+def test_negative_indices_count_from_the_end_with_keys(load: RecordingLoad) -> None:
+    with PrefetchingLoader(load, KEYS, ahead=0) as loader:
+        assert loader.get(-1) == ("item", "99.png")
+
+
+@pytest.mark.parametrize("index", [100, -101, 10**9])
+def test_an_index_outside_the_keys_raises_index_error_without_loading(
+    load: RecordingLoad, index: int
+) -> None:
+    with PrefetchingLoader(load, KEYS) as loader:
+        with pytest.raises(IndexError, match=str(index)):
+            loader.get(index)
+        assert load.calls == []
+        assert loader.stats().requests == 0
+
+
+def test_a_negative_index_without_keys_raises_index_error(load: RecordingLoad) -> None:
+    with PrefetchingLoader(load) as loader, pytest.raises(IndexError, match="-1"):
+        loader.request(-1)
+    assert load.calls == []
+
+
+@pytest.mark.parametrize("index", [1.0, "1", True, None, [1]])
+def test_a_non_integer_index_raises_type_error(load: RecordingLoad, index: Any) -> None:
+    with PrefetchingLoader(load, KEYS) as loader, pytest.raises(TypeError, match="integer"):
+        loader.get(index)
+    assert load.calls == []
+
+
+def test_numpy_integers_are_valid_indices(load: RecordingLoad) -> None:
+    with PrefetchingLoader(load, KEYS, ahead=0) as loader:
+        assert loader.get(np.int64(3)) == ("item", "3.png")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "name"),
+    [
+        ({"load": 3}, TypeError, "load"),
+        ({"keys": 5}, TypeError, "keys"),
+        ({"cache_size": 0}, ValueError, "cache_size"),
+        ({"cache_size": 2.5}, TypeError, "cache_size"),
+        ({"ahead": -1}, ValueError, "ahead"),
+        ({"ahead": "far"}, ValueError, "ahead"),
+        ({"ahead": 1.5}, TypeError, "ahead"),
+        ({"ahead": 2, "max_ahead": 4}, ValueError, "max_ahead"),
+        ({"ahead": "auto", "max_ahead": 0}, ValueError, "max_ahead"),
+        ({"max_workers": 0}, ValueError, "max_workers"),
+        ({"executor": "threads"}, TypeError, "executor"),
+        ({"max_bytes": 0}, ValueError, "max_bytes"),
+        ({"sizeof": 3}, TypeError, "sizeof"),
+    ],
+)
+def test_bad_constructor_arguments_raise_naming_the_argument(
+    kwargs: dict[str, Any], error: type[Exception], name: str
+) -> None:
+    arguments: dict[str, Any] = {"load": str, **kwargs}
+    with pytest.raises(error, match=name):
+        PrefetchingLoader(**arguments)
+
+
+# 8. timeout.
+
+
+def test_get_with_timeout_raises_builtin_timeout_error_and_keeps_loading(
+    load: RecordingLoad,
+) -> None:
+    gate = load.gate("2.png")
+    with PrefetchingLoader(load, KEYS, ahead=0) as loader:
+        with pytest.raises(TimeoutError, match="2"):
+            loader.get(2, timeout=0.01)
+        gate.set()
+        assert loader.get(2, timeout=WAIT) == ("item", "2.png")
+        assert load.count("2.png") == 1
+
+
+# 9. close.
+
+
+def test_close_cancels_queued_prefetches(load: RecordingLoad) -> None:
+    gate = load.gate("1.png")
+    loader = PrefetchingLoader(load, KEYS, ahead=4, max_workers=1)
+    loader.get(0)
+    assert load.started("1.png").wait(WAIT)
+    gate.set()
+    loader.close()
+    assert loader.stats().prefetches_cancelled == 3
+    assert set(load.calls) == {"0.png", "1.png"}
+
+
+def test_close_waits_for_running_loads_and_leaves_no_thread(load: RecordingLoad) -> None:
+    gate = load.gate("1.png")
+    loader = PrefetchingLoader(load, KEYS, ahead=1)
+    loader.get(0)
+    assert load.started("1.png").wait(WAIT)
+    threading.Timer(0.05, gate.set).start()  # opens the gate while close() waits
+    loader.close(wait=True)
+    assert gate.is_set()
+    assert loader_threads() == []
+
+
+def test_close_is_idempotent(load: RecordingLoad) -> None:
+    loader = PrefetchingLoader(load, KEYS)
+    loader.get(0)
+    loader.close()
+    loader.close()
+    loader.close(wait=False)
+    assert loader.closed
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda loader: loader.get(0),
+        lambda loader: loader[0],
+        lambda loader: loader.request(0),
+        lambda loader: loader.invalidate(),
+        lambda loader: len(loader),
+        lambda loader: iter(loader),
+    ],
+    ids=["get", "getitem", "request", "invalidate", "len", "iter"],
+)
+def test_every_call_after_close_raises_loader_closed_error(load: RecordingLoad, call: Any) -> None:
+    loader = PrefetchingLoader(load, KEYS)
+    loader.close()
+    with pytest.raises(LoaderClosedError):
+        call(loader)
+    assert issubclass(LoaderClosedError, RuntimeError)
+
+
+def test_a_caller_waiting_for_a_load_that_never_started_gets_loader_closed_error(
+    load: RecordingLoad,
+) -> None:
+    gate = load.gate("0.png")
+    loader = PrefetchingLoader(load, KEYS, ahead=0, max_workers=1)
+    loader.request(0)
+    assert load.started("0.png").wait(WAIT)
+    waiting = loader.request(1)  # behind 0 in the executor, the only worker busy
+    loader.close(wait=False)
+    with pytest.raises(LoaderClosedError):
+        waiting.result(WAIT)
+    gate.set()
+
+
+def test_a_callers_executor_is_never_shut_down(load: RecordingLoad) -> None:
+    with ThreadPoolExecutor(2) as executor:
+        with PrefetchingLoader(load, KEYS, executor=executor) as loader:
+            loader.get(0)
+        assert executor.submit(operator.neg, 1).result(WAIT) == -1
+
+
+def test_close_cancels_what_a_callers_executor_has_not_started(load: RecordingLoad) -> None:
+    gate = load.gate("0.png")
+    with ThreadPoolExecutor(1) as executor:
+        loader = PrefetchingLoader(load, KEYS, ahead=0, max_workers=4, executor=executor)
+        loader.request(0)
+        assert load.started("0.png").wait(WAIT)
+        waiting = loader.request(1)
+        threading.Timer(0.05, gate.set).start()
+        loader.close()
+        with pytest.raises(LoaderClosedError):
+            waiting.result(WAIT)
+    assert "1.png" not in load.calls
+
+
+def test_a_program_that_forgets_close_still_exits() -> None:
+    program = textwrap.dedent(
+        """
+        import time
+        from prefetcher import PrefetchingLoader
+        loader = PrefetchingLoader(lambda n: time.sleep(0.05) or n, ahead=4)
+        assert loader.get(0) == 0
+        print("done", flush=True)
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, timeout=30
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "done\n"
+
+
+# 10. executors.
+
+
+def test_a_process_pool_executor_works_with_a_picklable_load() -> None:
+    with (
+        ProcessPoolExecutor(2) as executor,
+        PrefetchingLoader(operator.neg, ahead=2, executor=executor) as loader,
+    ):
+        assert [loader.get(n, timeout=30) for n in range(5)] == [0, -1, -2, -3, -4]
+
+
+def test_a_callers_thread_pool_executor_works(load: RecordingLoad) -> None:
+    with (
+        ThreadPoolExecutor(3) as executor,
+        PrefetchingLoader(load, KEYS, ahead=2, executor=executor) as loader,
+    ):
+        assert list(loader)[:3] == [("item", k) for k in KEYS[:3]]
+
+
+# 11. stats.
+
+
+def test_stats_count_hits_waits_and_misses(load: RecordingLoad) -> None:
+    gate = load.gate("1.png")
+    with PrefetchingLoader(load, KEYS, ahead=1) as loader:
+        loader.get(0)  # miss
+        loader.get(0)  # hit
+        assert load.started("1.png").wait(WAIT)
+        threading.Timer(0.05, gate.set).start()
+        loader.get(1)  # wait: it was being prefetched
+        stats = loader.stats()
+    assert (stats.requests, stats.hits, stats.waits, stats.misses) == (3, 1, 1, 1)
+    assert stats.wait_seconds > 0
+    assert stats.loads_started == 3
+    assert isinstance(stats, LoaderStats)
+
+
+def test_stats_count_failed_and_wasted_loads_and_evictions() -> None:
+    load = RecordingLoad(fail={"3.png"})
+    with PrefetchingLoader(load, KEYS, cache_size=1, ahead=1) as loader:
+        loader.get(0)
+        wait_until(lambda: loader.stats().loads_completed == 2)
+        loader.get(2)  # a jump: prefetched 1 is now a stale prefetch, 3 fails
+        wait_until(lambda: loader.stats().loads_failed == 1)
+        loader.get(10)
+        wait_until(lambda: loader.stats().pending == 0)
+        stats = loader.stats()
+    assert stats.loads_failed == 1
+    assert stats.wasted_loads == 1  # item 1: loaded, then evicted unrequested
+    assert stats.evictions >= 3
+
+
+def test_stats_snapshots_are_frozen(load: RecordingLoad) -> None:
+    with PrefetchingLoader(load, KEYS) as loader:
+        stats = loader.stats()
+    with pytest.raises(AttributeError):
+        stats.hits = 5  # type: ignore[misc]
+
+
+# 12. the lock is never held while calling user code or waiting.
+
+
+def test_load_runs_without_the_loader_lock() -> None:
+    loader: PrefetchingLoader[int, bool]
+
+    def load(n: int) -> bool:
+        acquired = loader._lock.acquire(timeout=WAIT)
+        loader._lock.release()
+        return acquired
+
+    with PrefetchingLoader(load, ahead=2) as loader:
+        assert all(loader.get(n) for n in range(5))
+
+
+def test_sizeof_runs_without_the_loader_lock() -> None:
+    loader: PrefetchingLoader[int, int]
+
+    def sizeof(item: int) -> int:
+        assert loader._lock.acquire(timeout=WAIT)
+        loader._lock.release()
+        return 1
+
+    with PrefetchingLoader(int, ahead=2, max_bytes=100, sizeof=sizeof) as loader:
+        assert [loader.get(n) for n in range(4)] == [0, 1, 2, 3]
+
+
+def test_done_callbacks_run_without_the_loader_lock(load: RecordingLoad) -> None:
+    acquired = concurrent.futures.Future[bool]()
+    with PrefetchingLoader(load, KEYS) as loader:
+
+        def callback(_: object) -> None:
+            acquired.set_result(loader._lock.acquire(timeout=WAIT))
+            loader._lock.release()
+
+        loader.request(3).add_done_callback(callback)
+        assert acquired.result(WAIT)
+
+
+def test_a_waiting_get_does_not_hold_the_loader_lock(load: RecordingLoad) -> None:
+    gate = load.gate("0.png")
+    with PrefetchingLoader(load, KEYS) as loader, ThreadPoolExecutor(1) as pool:
+        waiting = pool.submit(loader.get, 0)
+        assert load.started("0.png").wait(WAIT)
+        wait_until(lambda: loader.stats().requests == 1)
+        assert loader._lock.acquire(timeout=WAIT)
+        loader._lock.release()
+        gate.set()
+        assert waiting.result(WAIT) == ("item", "0.png")
+
+
+# The rest of the API.
+
+
+def test_len_and_iteration_follow_the_keys(load: RecordingLoad) -> None:
+    with PrefetchingLoader(load, KEYS[:5], ahead=2) as loader:
+        assert len(loader) == 5
+        assert list(loader) == [("item", k) for k in KEYS[:5]]
+        assert loader.keys == KEYS[:5]
+
+
+def test_an_open_ended_loader_has_no_length_and_no_iteration(load: RecordingLoad) -> None:
+    with PrefetchingLoader(load) as loader:
+        assert loader.keys is None
+        with pytest.raises(TypeError, match="no length"):
+            len(loader)
+        with pytest.raises(TypeError):
+            iter(loader)
+
+
+def test_invalidate_makes_the_next_get_load_again(load: RecordingLoad) -> None:
+    with PrefetchingLoader(load, KEYS, ahead=0) as loader:
+        loader.get(1)
+        loader.get(2)
+        loader.invalidate(1)
+        loader.get(1)
+        loader.get(2)
+        assert (load.count("1.png"), load.count("2.png")) == (2, 1)
+        loader.invalidate()
+        assert held(loader) == set()
+        loader.get(2)
+        assert load.count("2.png") == 2
+
+
+def test_repr_shows_the_state(load: RecordingLoad) -> None:
+    gate = load.gate("1.png", "2.png")
+    with PrefetchingLoader(load, KEYS, ahead=2) as loader:
+        loader.get(0)
+        assert repr(loader) == "<PrefetchingLoader ready=1 loading=2 ahead=2 closed=False>"
+        gate.set()
+    assert repr(loader) == "<PrefetchingLoader ready=0 loading=0 ahead=2 closed=True>"
+
+
+def test_request_returns_a_future_that_cannot_be_cancelled(load: RecordingLoad) -> None:
+    gate = load.gate("0.png")
+    with PrefetchingLoader(load, KEYS) as loader:
+        future = loader.request(0)
+        assert not future.cancel()
+        gate.set()
+        assert future.result(WAIT) == ("item", "0.png")
+        assert loader.request(0).result(0) == ("item", "0.png")
