@@ -4,9 +4,17 @@ from __future__ import annotations
 
 import errno
 import re
+import threading
 from typing import Any
 
 __all__ = ["display_name", "is_url", "read_url", "url_filesystem"]
+
+# Guards the creation of fsspec file systems. Without it, two workers reading their first files
+# from one SMB server at once race in smbclient's global session cache: one finds the connection
+# the other is still setting up and opens a file on it with no credentials
+# (SMBAuthenticationError "No username or password was specified"). Held only while fsspec looks up
+# or creates the file system (connecting, the first time); never while reading.
+_connect_lock = threading.Lock()
 
 _PASSWORD_IN_URL = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*://[^/@:]*):[^/@]*@")
 
@@ -30,8 +38,10 @@ def url_filesystem(url: str) -> tuple[Any, str]:
             f"reading {display_name(url)!r} needs fsspec: pip install 'prefetcher[remote]'"
         ) from exc
     # fsspec caches file system instances by their arguments, so this is cheap after the first call
-    # and every worker thread shares one connection pool / SMB session per server.
-    fs, path = fsspec.core.url_to_fs(url)
+    # and every worker thread shares one connection pool / SMB session per server. The lock makes
+    # the first call for a server finish before any other thread uses that server.
+    with _connect_lock:
+        fs, path = fsspec.core.url_to_fs(url)
     return fs, path
 
 

@@ -39,7 +39,9 @@ def http_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[servers.Ht
 
     Tests write their files into a subdirectory of their own under ``http_server.root``.
     """
-    with servers.http_server(tmp_path_factory.mktemp("http-root")) as server:
+    root = tmp_path_factory.mktemp("http-root")
+    log_path = tmp_path_factory.mktemp("http-log") / "requests.log"
+    with servers.http_server(root, log_path) as server:
         yield server
 
 

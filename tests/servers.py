@@ -42,11 +42,21 @@ class HttpServer:
     process: subprocess.Popen[bytes]
     port: int
     root: Path
+    log_path: Path
 
     @property
     def url(self) -> str:
         """The URL of ``root``, without a trailing slash."""
         return f"http://127.0.0.1:{self.port}"
+
+    def requests(self, path: str) -> list[str]:
+        """The methods of the requests served so far for ``path`` (``"/run/1.png"``), in order.
+
+        http.server logs a request when it sends the status line, before the body, so every
+        request whose response a client has read is already in the log.
+        """
+        pattern = re.compile(rf'"([A-Z]+) {re.escape(path)} HTTP/')
+        return pattern.findall(self.log_path.read_text(errors="replace"))
 
     def stop(self) -> None:
         """Stop the server by its pid."""
@@ -79,15 +89,20 @@ class SambaServer:
         _stop(self.process)
 
 
-def start_http_server(root: Path) -> HttpServer:
-    """Start ``python -m http.server`` on a free port of 127.0.0.1, serving ``root``."""
-    process = subprocess.Popen(
-        [sys.executable, "-u", "-m", "http.server", "0", "--bind", "127.0.0.1"],
-        cwd=root,  # not --directory: cwd works the same on every Python version
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-    )
+def start_http_server(root: Path, log_path: Path) -> HttpServer:
+    """Start ``python -m http.server`` on a free port of 127.0.0.1, serving ``root``.
+
+    Its request log goes to ``log_path`` (keep it outside ``root``).
+    """
+    with open(log_path, "ab") as log:
+        process = subprocess.Popen(
+            # -u: the banner and every request log line are written at once.
+            [sys.executable, "-u", "-m", "http.server", "0", "--bind", "127.0.0.1"],
+            cwd=root,  # not --directory: cwd works the same on every Python version
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=log,
+        )
     assert process.stdout is not None
     # The server prints its banner after binding and listening, so once the line is here the port
     # accepts connections: no polling.
@@ -100,7 +115,7 @@ def start_http_server(root: Path) -> HttpServer:
     if match is None:
         _stop(process)
         raise RuntimeError(f"http.server did not say its port: {banner!r}")
-    return HttpServer(process, int(match.group(1)), root)
+    return HttpServer(process, int(match.group(1)), root, log_path)
 
 
 def smbd_missing_reason() -> str | None:
@@ -149,6 +164,9 @@ def start_samba_server(
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
+                # smbd signals its whole process group when it stops: give it a group of its own,
+                # or stopping it would kill the test run too.
+                start_new_session=True,
             )
         server = SambaServer(process, port, share_dir, work_dir, share, user, password)
         if _wait_for_port(process, port, _START_TIMEOUT):
@@ -158,9 +176,9 @@ def start_samba_server(
 
 
 @contextlib.contextmanager
-def http_server(root: Path) -> Iterator[HttpServer]:
+def http_server(root: Path, log_path: Path) -> Iterator[HttpServer]:
     """An HTTP server over ``root`` for the duration of a ``with`` block."""
-    server = start_http_server(root)
+    server = start_http_server(root, log_path)
     try:
         yield server
     finally:
