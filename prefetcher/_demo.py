@@ -1,0 +1,357 @@
+"""``prefetcher demo``: the same loop over a slow share, without and with prefetching."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import json
+import os
+import random
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, Literal
+
+import numpy as np
+from PIL import Image
+from tqdm import tqdm  # type: ignore[import-untyped,unused-ignore]
+
+from prefetcher._cli import CLIError
+from prefetcher._images import decode_image, read_file
+from prefetcher._loader import PrefetchingLoader
+from prefetcher._slow_share import SimulatedShare
+
+__all__ = ["make_frames", "pattern_indices", "run_demo"]
+
+#: Size of a generated frame: decoding one costs a few milliseconds, as with a real camera frame.
+FRAME_WIDTH, FRAME_HEIGHT = 1024, 768
+#: Seconds each read costs on the simulated share, unless --latency says otherwise.
+DEFAULT_LATENCY = 0.04
+#: Frames generated unless --frames says otherwise.
+DEFAULT_FRAMES = 150
+
+
+def make_frames(directory: str, count: int, *, progress: bool = False) -> list[str]:
+    """Write ``count`` numbered grayscale PNGs ``0.png`` ... into ``directory``; return the paths.
+
+    A bright spot travels across a gradient with sensor-like noise, so every frame differs and
+    decoding is real work (about 5 ms per frame here).
+    """
+    rng = np.random.default_rng(0)
+    ys, xs = np.mgrid[0:FRAME_HEIGHT, 0:FRAME_WIDTH]
+    background = (xs * 80 // FRAME_WIDTH).astype(np.uint8)
+    spot = 160 * np.exp(-((xs - FRAME_WIDTH // 2) ** 2 + (ys - FRAME_HEIGHT // 2) ** 2) / 7200.0)
+    spot_pixels = spot.astype(np.uint8)
+    noise = rng.integers(0, 24, (FRAME_HEIGHT, FRAME_WIDTH), dtype=np.uint8)
+    paths = []
+    with tqdm(
+        total=count, desc="making frames", unit="frame", file=sys.stderr, disable=not progress
+    ) as bar:
+        for n in range(count):
+            shift = int((n / max(count, 1) - 0.5) * FRAME_WIDTH * 0.8)
+            pixels = background + np.roll(spot_pixels, shift, axis=1) + np.roll(noise, 13 * n, 1)
+            path = os.path.join(directory, f"{n}.png")
+            # compress_level=1: quick to write; decoding costs the same as at the default level.
+            Image.fromarray(pixels).save(path, compress_level=1)
+            paths.append(path)
+            bar.update()
+    return paths
+
+
+def pattern_indices(pattern: str, count: int, *, seed: int = 0) -> list[int]:
+    """The order in which the demo's loop asks for ``count`` frames numbered ``0 .. count-1``.
+
+    ``forward`` and ``backward`` visit each frame once. ``viewer`` is a person browsing: runs
+    forward, a few steps back, page jumps of 10, as many requests as frames. ``random`` asks for
+    frames in no order at all (where no read-ahead can help).
+    """
+    if pattern == "forward":
+        return list(range(count))
+    if pattern == "backward":
+        return list(range(count - 1, -1, -1))
+    rng = random.Random(seed)
+    if pattern == "random":
+        return [rng.randrange(count) for _ in range(count)]
+    if pattern == "viewer":
+        indices = [0]
+        while len(indices) < count:
+            roll = rng.random()
+            if roll < 0.7:  # hold Right for a while
+                steps = [1] * rng.randint(5, 20)
+            elif roll < 0.9:  # step back to look again
+                steps = [-1] * rng.randint(1, 4)
+            else:  # PageDown
+                steps = [10]
+            for step in steps:
+                following = indices[-1] + step
+                if not 0 <= following < count:  # bounce off either end
+                    following = indices[-1] - step
+                indices.append(min(max(following, 0), count - 1))
+        return indices[:count]
+    raise ValueError(f"unknown pattern {pattern!r}")
+
+
+@dataclasses.dataclass
+class RunResult:
+    """Figures of one run of the loop (the table's column, the JSON's object)."""
+
+    frames: int
+    wall_seconds: float
+    wait_seconds: float
+    hits: int
+    waits: int
+    misses: int
+    reads: int
+    stats: dict[str, Any] | None = None
+
+    @property
+    def frames_per_second(self) -> float:
+        return self.frames / self.wall_seconds if self.wall_seconds > 0 else float("inf")
+
+    def as_dict(self) -> dict[str, Any]:
+        result = dataclasses.asdict(self)
+        result["frames_per_second"] = self.frames_per_second
+        return result
+
+
+class _SharedLoad:
+    """``load(path)``: one read over the simulated share, then a complete decode."""
+
+    def __init__(self, share: SimulatedShare) -> None:
+        self.share = share
+
+    def __call__(self, path: str) -> Any:
+        # read_file also reads fsspec URLs; the share adds its latency on top of the real read.
+        data = read_file(path)
+        self.share.delay(len(data))
+        return decode_image(data, path)
+
+
+def _work(frame: Any, seconds: float) -> None:
+    """The user's own processing of one frame (step1(img); step2(img))."""
+    # time.sleep stands for processing that releases the GIL (numpy, OpenCV, a GPU): the loader's
+    # threads go on reading and decoding meanwhile. Pure-Python work would compete with them.
+    if seconds:
+        time.sleep(seconds)
+
+
+def _checked(load: Callable[[Any], Any], arg: Any) -> Any:
+    """``load(arg)``; a file that cannot be read ends the demo with one line that names it."""
+    try:
+        return load(arg)
+    except Exception as exc:
+        # Pillow's messages name the file already (load_image makes sure they do).
+        raise CLIError(
+            f"{type(exc).__name__}: {exc} ('prefetcher scan' lists every unreadable file)"
+        ) from exc
+
+
+def _bar(desc: str, total: int, quiet: bool) -> Any:
+    return tqdm(total=total, desc=desc, unit="frame", file=sys.stderr, disable=quiet)
+
+
+def run_plain(
+    paths: Sequence[str], order: Sequence[int], load: Callable[[str], Any], work: float, quiet: bool
+) -> RunResult:
+    """The user's loop as it is: ``img = load(paths[n]); work(img)``."""
+    waited = 0.0
+    start = time.perf_counter()
+    with _bar("plain loop ", len(order), quiet) as bar:
+        for n in order:
+            began = time.perf_counter()
+            frame = _checked(load, paths[n])
+            waited += time.perf_counter() - began
+            _work(frame, work)
+            bar.update()
+    wall = time.perf_counter() - start
+    # Nothing is ever loaded ahead: every frame is a miss that the loop waits for in full.
+    return RunResult(len(order), wall, waited, hits=0, waits=0, misses=len(order), reads=0)
+
+
+def run_prefetching(
+    paths: Sequence[str],
+    order: Sequence[int],
+    load: Callable[[str], Any],
+    work: float,
+    quiet: bool,
+    *,
+    ahead: int | Literal["auto"],
+    workers: int | None,
+) -> RunResult:
+    """The same loop with ``img = loader.get(n)``."""
+    loader = _make_loader(load, paths, ahead, workers)
+    waited = 0.0
+    with loader:
+        # Printed (and flushed) once the loader exists: tests synchronise on this line.
+        if not quiet:
+            print("prefetching loop: started", file=sys.stderr, flush=True)
+        start = time.perf_counter()
+        with _bar("prefetching", len(order), quiet) as bar:
+            for n in order:
+                began = time.perf_counter()
+                frame = _checked(loader.get, n)
+                waited += time.perf_counter() - began
+                _work(frame, work)
+                bar.update()
+        wall = time.perf_counter() - start
+        stats = dataclasses.asdict(loader.stats())
+    return RunResult(
+        len(order),
+        wall,
+        waited,
+        hits=stats["hits"],
+        waits=stats["waits"],
+        misses=stats["misses"],
+        reads=0,
+        stats=stats,
+    )
+
+
+def _make_loader(
+    load: Callable[[str], Any],
+    paths: Sequence[str],
+    ahead: int | Literal["auto"],
+    workers: int | None,
+) -> PrefetchingLoader[str, Any]:
+    try:
+        return PrefetchingLoader(load, keys=paths, ahead=ahead, max_workers=workers)
+    except (TypeError, ValueError) as exc:
+        raise CLIError(f"--ahead {ahead} / --workers {workers}: {exc}", status=2) from exc
+
+
+def _source_paths(source: str) -> list[str]:
+    """The files of ``--source``, resolved as open_sequence resolves them."""
+    from prefetcher._sequence import open_sequence
+
+    try:
+        with open_sequence(source, ahead=0) as sequence:
+            keys = sequence.keys
+    except FileNotFoundError as exc:
+        raise CLIError(f"--source: {_describe_missing(exc)}") from exc
+    except (TypeError, ValueError) as exc:
+        raise CLIError(f"--source: {exc}", status=2) from exc
+    if keys is None:
+        raise CLIError(
+            f"--source {source!r} is a numbered template, which has no end; give its directory or "
+            "a glob pattern (prefetcher scan walks templates)",
+            status=2,
+        )
+    return [str(key) for key in keys]
+
+
+def _describe_missing(exc: FileNotFoundError) -> str:
+    if exc.strerror and exc.filename:
+        return f"{exc.strerror}: {exc.filename!r}"
+    return str(exc)
+
+
+@dataclasses.dataclass
+class DemoResult:
+    """Everything ``prefetcher demo`` measured, for the table and for ``--json``."""
+
+    settings: dict[str, Any]
+    plain: RunResult
+    prefetching: RunResult
+
+    @property
+    def speedup(self) -> float:
+        return self.plain.wall_seconds / self.prefetching.wall_seconds
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "settings": self.settings,
+            "plain": self.plain.as_dict(),
+            "prefetching": self.prefetching.as_dict(),
+            "speedup": self.speedup,
+        }
+
+
+def format_table(result: dict[str, Any]) -> str:
+    """The demo's result (as :meth:`DemoResult.as_dict` gives it) as a small text table."""
+    plain, fetched = result["plain"], result["prefetching"]
+    rows = [
+        ("", "plain loop", "prefetching"),
+        ("wall time", f"{plain['wall_seconds']:.2f} s", f"{fetched['wall_seconds']:.2f} s"),
+        ("frames/s", f"{plain['frames_per_second']:.1f}", f"{fetched['frames_per_second']:.1f}"),
+        ("time waiting", f"{plain['wait_seconds']:.2f} s", f"{fetched['wait_seconds']:.2f} s"),
+        ("hits (ready)", str(plain["hits"]), str(fetched["hits"])),
+        ("waits (in flight)", str(plain["waits"]), str(fetched["waits"])),
+        ("misses (not started)", str(plain["misses"]), str(fetched["misses"])),
+        ("reads from the share", str(plain["reads"]), str(fetched["reads"])),
+        ("speed-up", "", f"{result['speedup']:.2f}x"),
+    ]
+    widths = [max(len(row[i]) for row in rows) for i in range(3)]
+    lines = [
+        f"{label:<{widths[0]}}   {a:>{widths[1]}}   {b:>{widths[2]}}".rstrip()
+        for label, a, b in rows
+    ]
+    return "\n".join(lines)
+
+
+def _describe_settings(settings: dict[str, Any]) -> str:
+    what = (
+        f"{settings['frames']} frames from {settings['source']}"
+        if settings["source"]
+        else f"{settings['frames']} generated {FRAME_WIDTH}x{FRAME_HEIGHT} PNG frames"
+    )
+    return (
+        f"{what}, {settings['pattern']} order; each read costs {settings['latency'] * 1000:g} ms, "
+        f"each frame {settings['work'] * 1000:g} ms of work; "
+        f"ahead={settings['ahead']}, workers={settings['workers'] or 'default'}"
+    )
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    """Run ``prefetcher demo`` with parsed arguments; return the exit status."""
+    latency = args.latency
+    if latency is None:
+        # Your own files sit on a real share already: add no latency unless asked to.
+        latency = 0.0 if args.source else DEFAULT_LATENCY
+    with _frames(args) as paths:
+        order = pattern_indices(args.pattern, len(paths))
+        settings = {
+            "frames": len(order),
+            "source": args.source,
+            "latency": latency,
+            "work": args.work,
+            "ahead": args.ahead,
+            "workers": args.workers,
+            "pattern": args.pattern,
+        }
+        if not args.quiet:
+            print(_describe_settings(settings), file=sys.stderr)
+        plain_share = SimulatedShare(latency)
+        plain = run_plain(paths, order, _SharedLoad(plain_share), args.work, args.quiet)
+        plain.reads = plain_share.reads
+        fetched_share = SimulatedShare(latency)
+        fetched = run_prefetching(
+            paths,
+            order,
+            _SharedLoad(fetched_share),
+            args.work,
+            args.quiet,
+            ahead=args.ahead,
+            workers=args.workers,
+        )
+        fetched.reads = fetched_share.reads
+    result = DemoResult(settings, plain, fetched).as_dict()
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        print(format_table(result))
+    return 0
+
+
+@contextlib.contextmanager
+def _frames(args: argparse.Namespace) -> Iterator[list[str]]:
+    """The demo's paths: ``--source`` files, or frames generated in a temporary directory."""
+    if args.source:
+        paths = _source_paths(args.source)
+        yield paths if args.frames is None else paths[: args.frames]
+        return
+    # Removed on the way out, also after an error or Ctrl-C.
+    with tempfile.TemporaryDirectory(prefix="prefetcher-demo-") as directory:
+        count = DEFAULT_FRAMES if args.frames is None else args.frames
+        yield make_frames(directory, count, progress=not args.quiet)
