@@ -32,9 +32,11 @@ def test_eight_threads_of_random_gets_get_the_right_items_and_errors() -> None:
 
     def load(n: int) -> tuple[str, int]:
         nonlocal held_at_most, calls
+        with loader._lock:  # a consistent view: what any other thread could see
+            entries = len(loader._entries)
         with counter_lock:
             calls += 1
-            held_at_most = max(held_at_most, len(loader._entries))
+            held_at_most = max(held_at_most, entries)
         chance = random.random()
         if chance < 0.2:
             time.sleep(0.001)
@@ -72,6 +74,10 @@ def test_eight_threads_of_random_gets_get_the_right_items_and_errors() -> None:
         for thread in threads:
             thread.join(WAIT * 3)
         assert not any(thread.is_alive() for thread in threads)
+        # Prefetches may still be running after the last get: let them land.
+        wait_until(
+            lambda: (s := loader.stats()).loads_started == s.loads_completed + s.loads_failed
+        )
         stats = loader.stats()
     elapsed = time.monotonic() - started
 
