@@ -1,0 +1,126 @@
+"""ahead="auto": the adaptive read-ahead window (issue 7)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from loader_support import WAIT, RecordingLoad, wait_until
+
+from prefetcher import PrefetchingLoader
+from prefetcher._readahead import AdaptiveReadAhead
+
+
+def walk(policy: AdaptiveReadAhead, steps: list[int], *, ready: bool, every: float) -> list[int]:
+    """Feed requests `every` seconds apart on a fake clock; return the windows."""
+    windows = []
+    now = 0.0
+    for step in steps:
+        now += every
+        windows.append(policy.on_request(step, ready, now))
+    return windows
+
+
+def test_the_window_starts_at_the_minimum() -> None:
+    assert AdaptiveReadAhead(minimum=1, maximum=8).on_request(None, False, 0.0) == 1
+
+
+def test_the_window_grows_while_the_consumer_arrives_at_items_still_loading() -> None:
+    policy = AdaptiveReadAhead(minimum=1, maximum=8)
+    windows = walk(policy, [None, 1, 1, 1, 1], ready=False, every=0.01)  # type: ignore[list-item]
+    assert windows == [1, 2, 3, 4, 5]
+
+
+def test_the_window_moves_to_load_time_over_request_interval_plus_one() -> None:
+    policy = AdaptiveReadAhead(minimum=1, maximum=8)
+    policy.on_load_finished(0.035)
+    windows = walk(policy, [None, 1, 1, 1], ready=True, every=0.010)  # type: ignore[list-item]
+    assert windows[-1] == 5  # ceil(35 ms / 10 ms) + 1
+
+
+def test_a_backward_run_grows_the_window_too() -> None:
+    policy = AdaptiveReadAhead(minimum=1, maximum=8)
+    assert walk(policy, [None, -1, -1], ready=False, every=0.01)[-1] == 3  # type: ignore[list-item]
+
+
+def test_the_window_never_passes_its_maximum() -> None:
+    policy = AdaptiveReadAhead(minimum=1, maximum=4)
+    policy.on_load_finished(10.0)
+    windows = walk(policy, [None] + [1] * 20, ready=False, every=0.001)  # type: ignore[list-item]
+    assert max(windows) == 4
+
+
+def test_a_jump_out_of_a_run_drops_the_window_to_the_minimum() -> None:
+    policy = AdaptiveReadAhead(minimum=1, maximum=8)
+    walk(policy, [None, 1, 1, 1, 1], ready=False, every=0.01)  # type: ignore[list-item]
+    assert policy.on_request(40, False, 1.0) == 1
+
+
+def test_a_jump_after_a_jump_is_random_access_and_reads_nothing_ahead() -> None:
+    policy = AdaptiveReadAhead(minimum=1, maximum=8)
+    windows = walk(policy, [None, 17, -30, 5, 12], ready=False, every=0.01)  # type: ignore[list-item]
+    assert windows == [1, 0, 0, 0, 0]
+
+
+def test_a_repeated_request_keeps_the_window() -> None:
+    policy = AdaptiveReadAhead(minimum=1, maximum=8)
+    walk(policy, [None, 1, 1], ready=False, every=0.01)  # type: ignore[list-item]
+    assert policy.on_request(0, True, 1.0) == 3
+
+
+# The same, through the loader.
+
+
+def gated_walk(loader: PrefetchingLoader[Any, Any], load: RecordingLoad, indices: range) -> None:
+    """Request each index while its load is held back, so every request finds it loading."""
+    gates = {n: load.gate(n) for n in indices}
+    for n in indices:
+        future = loader.request(n)
+        gates[n].set()
+        future.result(WAIT)
+    for gate in gates.values():
+        gate.set()
+
+
+def test_the_loader_window_grows_in_a_slow_sequential_run() -> None:
+    load = RecordingLoad()
+    with PrefetchingLoader(load, ahead="auto", max_ahead=6) as loader:
+        gated_walk(loader, load, range(0, 5))
+        assert loader.stats().ahead >= 4
+        assert "ahead=" in repr(loader)
+
+
+def test_the_loader_window_drops_on_a_jump_and_random_access_reads_only_requests() -> None:
+    load = RecordingLoad()
+    with PrefetchingLoader(load, ahead="auto", max_ahead=6) as loader:
+        gated_walk(loader, load, range(0, 5))
+        loader.get(500)
+        assert loader.stats().ahead == 1
+        wait_until(lambda: loader.stats().pending == 0)
+        calls_before = len(load.calls)
+        for n in (900, 300, 700, 100):
+            loader.get(n)
+        assert loader.stats().ahead == 0
+        wait_until(lambda: loader.stats().pending == 0)
+        assert load.calls[calls_before:] == [900, 300, 700, 100]
+
+
+def test_the_loader_window_never_exceeds_its_workers() -> None:
+    load = RecordingLoad()
+    with PrefetchingLoader(load, ahead="auto", max_ahead=8, max_workers=3) as loader:
+        gated_walk(loader, load, range(0, 8))
+        assert loader.stats().ahead == 3
+
+
+def test_the_auto_memory_bound_is_cache_size_plus_max_ahead() -> None:
+    load = RecordingLoad()
+    with PrefetchingLoader(load, cache_size=2, ahead="auto", max_ahead=3) as loader:
+        gated_walk(loader, load, range(0, 10))
+        with loader._lock:
+            assert len(loader._entries) <= 5
+
+
+@pytest.mark.parametrize("max_ahead", [1, 2, 5])
+def test_the_default_workers_follow_max_ahead(max_ahead: int) -> None:
+    with PrefetchingLoader(str, ahead="auto", max_ahead=max_ahead) as loader:
+        assert loader._max_workers == max_ahead + 1
