@@ -253,7 +253,8 @@ class PrefetchingLoader(Generic[K, T]):
         if to_start:
             self._start(to_start)
         if future is None:
-            return cast(T, value)
+            item: T = value  # the hit path: no call that is not needed
+            return item
         started = time.perf_counter()
         try:
             return cast(T, future.result(timeout))
@@ -413,12 +414,17 @@ class PrefetchingLoader(Generic[K, T]):
         was asked for); the item's value if it was ready, read under the lock because another
         thread may evict it the moment the lock is released; and the loads to start.
         """
-        self._raise_if_closed()
-        length = self._length()
-        position = self._normalize(index, length)
+        if self._closed:
+            raise LoaderClosedError("the loader is closed")
+        length = None if self._keys is None else len(self._keys)  # caller code: not under the lock
+        if type(index) is int and index >= 0 and (length is None or index < length):
+            position = index  # the common case, checked without a call
+        else:
+            position = self._normalize(index, length)
         now = time.perf_counter()
         with self._lock:
-            self._raise_if_closed()
+            if self._closed:
+                raise LoaderClosedError("the loader is closed")
             counts = self._counts
             counts["requests"] += 1
             last = self._last_index
@@ -462,9 +468,14 @@ class PrefetchingLoader(Generic[K, T]):
                 future = entry.future
 
             window = self._policy.on_request(step, ready, now)
-            self._plan_window(position, window, length)
+            if step != 0 or window != len(self._window) or to_start:
+                self._plan_window(position, window, length)
+            # else: the same request again (a GUI repainting, say); the window is as planned
+            # and whatever left it since was evicted on purpose, so planning again would only
+            # reload it.
             self._evict_to_bounds(protect=entry)
-            to_start.extend(self._take_startable())
+            if self._queue:
+                to_start.extend(self._take_startable())
             return entry, future, value, to_start
 
     def _plan_window(self, position: int, window: int, length: int | None) -> None:
