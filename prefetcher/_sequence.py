@@ -136,7 +136,9 @@ def open_sequence(
             numbered = _LoadNumbered(path, mode, as_array)
             return PrefetchingLoader(numbered, None, **loader_options)
         keys: tuple[str, ...]
-        keys = _glob(path) if _GLOB_MAGIC.search(path) else _list_directory(path)
+        # A local directory whose name has a "[" is a directory, not a pattern.
+        is_glob = bool(_GLOB_MAGIC.search(path)) and (is_url(path) or not os.path.exists(path))
+        keys = _glob(path) if is_glob else _list_directory(path)
     elif isinstance(source, Sequence):
         keys = tuple(_as_path(item) for item in source)
         if not keys:

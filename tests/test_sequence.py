@@ -96,6 +96,16 @@ def test_directory_given_as_str(tmp_path: Path, write_image: WriteImage) -> None
         assert loader.keys == (str(tmp_path / "frame_1.tif"),)
 
 
+def test_directory_with_glob_characters_in_its_name_is_a_directory(
+    tmp_path: Path, write_image: WriteImage
+) -> None:
+    directory = tmp_path / "run[1]"
+    write_image(directory / "1.png", 1)
+
+    with open_sequence(directory) as loader:
+        assert _names(loader.keys) == ["1.png"]
+
+
 def test_glob_gives_the_matches_in_natural_order(tmp_path: Path, write_image: WriteImage) -> None:
     for n in (10, 9, 1):
         write_image(tmp_path / f"frame_{n}.tif", n)
