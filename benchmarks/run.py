@@ -1,0 +1,560 @@
+"""Benchmark prefetcher against the alternatives on a simulated slow share (or a real directory).
+
+Run from the repository root::
+
+    python benchmarks/run.py            # the full run with the issue's settings (a few minutes)
+    python benchmarks/run.py --quick    # a smoke run with tiny settings (seconds)
+    python benchmarks/run.py --help
+
+It prints the machine, the exact command, one table with every (pattern, contender) side by side and
+the microbenchmarks; it writes the results as JSON (``benchmarks/results/``) and a PNG chart.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import gc
+import json
+import os
+import platform
+import shlex
+import statistics
+import sys
+import threading
+import time
+import tracemalloc
+from collections.abc import Sequence
+from dataclasses import asdict
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+# Benchmark the checkout this script sits in, not whatever prefetcher happens to be installed.
+sys.path[:0] = [str(HERE), str(ROOT)]
+
+import contenders as cts  # noqa: E402
+import micro  # noqa: E402
+import patterns as pts  # noqa: E402
+
+QUICK = {"latency": 0.005, "transfer": 0.001, "work": 0.002, "items": 30, "runs": 1}
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python benchmarks/run.py",
+        description=__doc__.split("\n\n")[0] if __doc__ else None,
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    share = parser.add_argument_group("the simulated share and the consumer")
+    share.add_argument("--latency", type=float, default=0.03, help="seconds per read (overlaps)")
+    share.add_argument(
+        "--transfer",
+        type=float,
+        default=0.005,
+        help="seconds one item takes on the shared link (sets the bandwidth; 0 = unlimited)",
+    )
+    share.add_argument(
+        "--bandwidth", type=float, default=None, help="bytes/s of the link (overrides --transfer)"
+    )
+    share.add_argument("--item-size", type=int, default=1_000_000, help="bytes per item")
+    share.add_argument(
+        "--work", type=float, default=0.01, help="seconds of consumer work per item (a sleep)"
+    )
+    share.add_argument("--items", type=int, default=120, help="number of items (and requests)")
+    share.add_argument(
+        "--source",
+        metavar="DIR",
+        default=None,
+        help="read the (first --items) files of DIR instead of made-up items; latency and link "
+        "still apply on top (pass --latency 0 --transfer 0 to time the directory alone)",
+    )
+    what = parser.add_argument_group("what to run")
+    what.add_argument("--patterns", default=",".join(pts.PATTERNS), help="comma-separated")
+    what.add_argument("--contenders", default=",".join(cts.CONTENDERS), help="comma-separated")
+    what.add_argument("--runs", type=int, default=3, help="runs per (pattern, contender)")
+    what.add_argument("--seed", type=int, default=0, help="seed of the viewer and random orders")
+    what.add_argument(
+        "--slow-cap",
+        type=float,
+        default=2.0,
+        help="a contender whose first run takes more than this many times the plain loop's "
+        "median is not repeated (its one run is reported, marked); 0 = always repeat",
+    )
+    what.add_argument("--no-memory", action="store_true", help="do not trace memory")
+    what.add_argument("--no-micro", action="store_true", help="skip the microbenchmarks")
+    what.add_argument(
+        "--quick",
+        action="store_true",
+        help="smoke run: " + ", ".join(f"--{k} {v}" for k, v in QUICK.items()) + " (unless given)",
+    )
+    knobs = parser.add_argument_group("contender settings")
+    knobs.add_argument("--cache-size", type=int, default=10)
+    knobs.add_argument("--fixed-ahead", type=int, default=4, help="the 'ahead=N' contender")
+    knobs.add_argument("--max-ahead", type=int, default=None, help="for ahead='auto'")
+    knobs.add_argument("--torch-workers", type=int, default=4)
+    knobs.add_argument("--torch-prefetch-factor", type=int, default=2)
+    out = parser.add_argument_group("output")
+    out.add_argument("--output", default=None, help="JSON file (default benchmarks/results/...)")
+    out.add_argument("--chart", default=None, help="PNG file (default: next to the JSON)")
+    out.add_argument("--no-chart", action="store_true")
+    out.add_argument("--table", choices=("rst", "markdown"), default="rst")
+    args = parser.parse_args(argv)
+    if args.quick:
+        given = {a.split("=", 1)[0] for a in (argv if argv is not None else sys.argv[1:])}
+        for key, value in QUICK.items():
+            if f"--{key}" not in given:
+                setattr(args, key, value)
+    if args.runs < 1:
+        parser.error("--runs must be >= 1")
+    return args
+
+
+def machine() -> dict[str, Any]:
+    """What the numbers were measured on."""
+    cpu = platform.processor() or "?"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    versions: dict[str, str | None] = {}
+    for name in ("prefetcher", "numpy", "seqtools", "torch", "matplotlib"):
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            module = sys.modules.get(name)  # a checkout that is not installed
+            versions[name] = getattr(module, "__version__", None)
+    return {
+        "cpu": cpu,
+        "cores": cores,
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "versions": versions,
+        "loadavg_start": os.getloadavg() if hasattr(os, "getloadavg") else None,
+    }
+
+
+def git_commit() -> str | None:
+    try:
+        head = (ROOT / ".git" / "HEAD").read_text().strip()
+        if head.startswith("ref: "):
+            ref = ROOT / ".git" / head[5:]
+            return ref.read_text().strip() if ref.exists() else None
+        return head
+    except OSError:
+        return None
+
+
+def make_workload_factory(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
+    """A function giving a fresh Workload (fresh share, counters at zero) and a description."""
+    if args.source:
+        files = cts.list_files(args.source, args.items)
+        sizes = [p.stat().st_size for p in files]
+        mean = sum(sizes) / len(sizes)
+        bandwidth = args.bandwidth
+        if bandwidth is None and args.transfer > 0:
+            bandwidth = mean / args.transfer
+        probe = cts.files_workload(files, args.latency, bandwidth, args.work)
+
+        def factory() -> cts.Workload:
+            fresh = cts.SimulatedShare(latency=args.latency, bandwidth=bandwidth)
+            return cts.Workload(
+                probe.keys, fresh.read_bytes, probe.check, fresh, mean, probe.transfer, args.work
+            )
+
+        description = {"source": str(args.source), "files": len(files), "item_size": mean}
+        n_items = len(files)
+    else:
+        bandwidth = args.bandwidth
+        if bandwidth is None and args.transfer > 0:
+            bandwidth = args.item_size / args.transfer
+
+        def factory() -> cts.Workload:
+            return cts.simulated_workload(
+                args.items, args.item_size, args.latency, bandwidth, args.work
+            )
+
+        description = {"source": "simulated", "item_size": args.item_size}
+        n_items = args.items
+    sample = factory()
+    description.update(
+        {
+            "items": n_items,
+            "latency": args.latency,
+            "bandwidth": bandwidth,
+            "transfer_per_item": sample.transfer,
+            "work": args.work,
+            # The issue's lower bound: one latency, then the slower of work and transfer per item.
+            "lower_bound": args.latency + n_items * max(args.work, sample.transfer),
+        }
+    )
+    return factory, description
+
+
+def measure(
+    contender: cts.Contender,
+    factory: Any,
+    settings: cts.Settings,
+    order: Sequence[int],
+    trace_memory: bool,
+) -> dict[str, Any]:
+    """One timed run: wall time until the last item was consumed, reads, peak traced memory."""
+    workload = factory()
+    run = cts.Run(workload, settings)
+    threads_before = threading.active_count()
+    gc.collect()
+    if trace_memory:
+        tracemalloc.start()
+    start = time.perf_counter()
+    try:
+        contender(run, order)
+    finally:
+        stopped = time.perf_counter()
+        peak = tracemalloc.get_traced_memory()[1] if trace_memory else None
+        if trace_memory:
+            tracemalloc.stop()
+    if run.requests != len(order):
+        raise cts.WrongItem(f"{run.requests} items consumed for {len(order)} requests")
+    end = run.end if run.end is not None else stopped
+    return {
+        "seconds": end - start,
+        "cleanup_seconds": stopped - end,
+        "reads": workload.share.reads + run.external_reads,
+        "peak_bytes": peak,
+        "threads_left": threading.active_count() - threads_before,
+        **run.extra,
+    }
+
+
+def bench_pair(
+    name: str,
+    factory: Any,
+    settings: cts.Settings,
+    order: Sequence[int],
+    args: argparse.Namespace,
+    plain_median: float | None,
+) -> dict[str, Any]:
+    """Up to ``args.runs`` runs of one contender on one order, summarised."""
+    contender = cts.CONTENDERS[name]
+    runs: list[dict[str, Any]] = []
+    result: dict[str, Any] = {"contender": name, "status": "ok", "note": ""}
+    try:
+        for i in range(args.runs):
+            runs.append(measure(contender, factory, settings, order, not args.no_memory))
+            too_slow = (
+                i == 0
+                and args.slow_cap > 0
+                and plain_median is not None
+                and runs[0]["seconds"] > args.slow_cap * plain_median
+            )
+            if too_slow and args.runs > 1:
+                result["note"] = f"1 run only (> {args.slow_cap:g}x the plain loop)"
+                break
+    except cts.NotAvailable as exc:
+        return {**result, "status": "not available", "note": str(exc), "runs": []}
+    except Exception as exc:  # a contender that breaks is reported, the others still run
+        return {**result, "status": "failed", "note": f"{type(exc).__name__}: {exc}", "runs": runs}
+    seconds = [r["seconds"] for r in runs]
+    reads = [r["reads"] for r in runs]
+    peaks = [r["peak_bytes"] for r in runs if r["peak_bytes"] is not None]
+    result.update(
+        {
+            "runs": runs,
+            "median_seconds": statistics.median(seconds),
+            "min_seconds": min(seconds),
+            "max_seconds": max(seconds),
+            "median_reads": statistics.median(reads),
+            "peak_bytes": max(peaks) if peaks else None,
+        }
+    )
+    return result
+
+
+def label(name: str, args: argparse.Namespace) -> str:
+    return cts.LABELS[name].replace("{N}", str(args.fixed_ahead))
+
+
+def add_ratios(results: list[dict[str, Any]], lower_bound: float, item_size: float) -> None:
+    plain = {
+        r["pattern"]: r["median_seconds"]
+        for r in results
+        if r["contender"] == "plain" and r["status"] == "ok"
+    }
+    for r in results:
+        if r["status"] != "ok":
+            continue
+        r["x_bound"] = r["median_seconds"] / lower_bound
+        base = plain.get(r["pattern"])
+        r["x_plain"] = r["median_seconds"] / base if base else None
+        r["reads_per_request"] = r["median_reads"] / r["requests"]
+        if r["peak_bytes"] is not None:
+            r["peak_items"] = r["peak_bytes"] / item_size
+
+
+def table(results: list[dict[str, Any]], args: argparse.Namespace, fmt: str) -> str:
+    """One row per (pattern, contender), every ratio side by side."""
+    header = [
+        "pattern",
+        "contender",
+        "median s",
+        "x bound",
+        "x plain",
+        "reads",
+        "peak MB (items)",
+        "runs",
+    ]
+    rows = []
+    for r in results:
+        name = label(r["contender"], args)
+        if r["status"] != "ok":
+            rows.append([r["pattern"], name, r["status"], "", "", "", "", ""])
+            continue
+        peak = "-"
+        if r.get("peak_bytes") is not None:
+            peak = f"{r['peak_bytes'] / 1e6:.1f} ({r['peak_items']:.0f})"
+        x_plain = f"{r['x_plain']:.2f}" if r.get("x_plain") is not None else "-"
+        rows.append(
+            [
+                r["pattern"],
+                name,
+                f"{r['median_seconds']:.3f}",
+                f"{r['x_bound']:.2f}",
+                x_plain,
+                f"{r['median_reads']:g}/{r['requests']}",
+                peak,
+                str(len(r["runs"])) + ("*" if r["note"] else ""),
+            ]
+        )
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows, strict=True)]
+    if fmt == "markdown":
+        lines = ["| " + " | ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)) + " |"]
+        lines.append("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+        for row in rows:
+            cells = (c.ljust(w) for c, w in zip(row, widths, strict=True))
+            lines.append("| " + " | ".join(cells) + " |")
+        return "\n".join(lines)
+    rule = "  ".join("=" * w for w in widths)
+    lines = [
+        rule,
+        "  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)).rstrip(),
+        rule,
+    ]
+    for row in rows:
+        lines.append("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+    lines.append(rule)
+    return "\n".join(lines)
+
+
+def notes(results: list[dict[str, Any]], args: argparse.Namespace) -> list[str]:
+    out = []
+    for r in results:
+        if r["note"]:
+            out.append(f"{r['pattern']} / {label(r['contender'], args)}: {r['note']}")
+    return out
+
+
+def targets(results: list[dict[str, Any]], micro_results: dict[str, Any] | None) -> list[str]:
+    """The issue's targets next to what this run measured (reported, never asserted)."""
+    by = {(r["pattern"], r["contender"]): r for r in results if r["status"] == "ok"}
+    lines = []
+
+    def verdict(ok: bool) -> str:
+        return "met" if ok else "MISSED"
+
+    for pattern in ("forward", "backward"):
+        r = by.get((pattern, "auto"))
+        if r:
+            lines.append(
+                f"{pattern}: prefetcher auto {r['x_bound']:.2f}x lower bound (target <= 1.10): "
+                f"{verdict(r['x_bound'] <= 1.10)}"
+            )
+    viewer = [r for (p, _), r in by.items() if p == "viewer"]
+    if viewer and ("viewer", "auto") in by:
+        best = min(viewer, key=lambda r: r["median_seconds"])
+        auto = by[("viewer", "auto")]
+        interactive = [r for r in viewer if r["contender"] != "torch"]
+        best_interactive = min(interactive, key=lambda r: r["median_seconds"])
+        lines.append(
+            f"viewer: prefetcher auto {auto['median_seconds']:.3f}s; best of all "
+            f"{best['contender']} {best['median_seconds']:.3f}s; best without torch (which is "
+            f"given the whole order) {best_interactive['contender']} "
+            f"{best_interactive['median_seconds']:.3f}s (target: auto best of all): "
+            f"{verdict(best['contender'] == 'auto')}"
+        )
+    r = by.get(("random", "auto"))
+    if r and r.get("x_plain") is not None:
+        lines.append(
+            f"random: prefetcher auto {r['x_plain']:.2f}x plain loop (target <= 1.05): "
+            f"{verdict(r['x_plain'] <= 1.05)}; reads {r['reads_per_request']:.2f}x requests "
+            f"(target <= 1.05): {verdict(r['reads_per_request'] <= 1.05)}"
+        )
+    if micro_results:
+        hit = micro_results.get("get_hit_ns")
+        if hit is not None:
+            lines.append(
+                f"cache-hit get: {hit:.0f} ns median (target <= 2000): {verdict(hit <= 2000)}"
+            )
+        jump = micro_results.get("jump_ratio")
+        if jump is not None:
+            lines.append(f"jump: {jump:.2f}x one bare load (target <= 1.2): {verdict(jump <= 1.2)}")
+    return lines
+
+
+def chart(results: list[dict[str, Any]], args: argparse.Namespace, path: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    patterns = list(dict.fromkeys(r["pattern"] for r in results))
+    names = list(dict.fromkeys(r["contender"] for r in results))
+    by = {(r["pattern"], r["contender"]): r for r in results if r["status"] == "ok"}
+    fig, (left, right) = plt.subplots(1, 2, figsize=(14, 6.5))
+    width = 0.8 / max(len(names), 1)
+    colors = plt.get_cmap("tab10")
+    for i, name in enumerate(names):
+        xs = [p + (i - (len(names) - 1) / 2) * width for p in range(len(patterns))]
+        times = [by[(p, name)]["x_bound"] if (p, name) in by else 0 for p in patterns]
+        reads = [by[(p, name)]["reads_per_request"] if (p, name) in by else 0 for p in patterns]
+        left.bar(xs, times, width, label=label(name, args), color=colors(i % 10))
+        right.bar(xs, reads, width, color=colors(i % 10))
+    left.axhline(1.0, color="black", linewidth=0.8)
+    left.axhline(1.1, color="black", linewidth=0.8, linestyle="--")
+    left.set_yscale("log")
+    left.set_ylabel("median wall time / lower bound (log; dashed = 1.10)")
+    right.axhline(1.0, color="black", linewidth=0.8)
+    right.set_ylabel("reads from the share / requests")
+    for axis in (left, right):
+        axis.set_xticks(range(len(patterns)), patterns)
+    handles, labels = left.get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=min(len(names), 5), fontsize=8)
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout(rect=(0, 0.1, 1, 1))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    command = "python benchmarks/run.py" + "".join(
+        " " + shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:])
+    )
+    names = [n.strip() for n in args.contenders.split(",") if n.strip()]
+    unknown = [n for n in names if n not in cts.CONTENDERS]
+    pattern_names = [p.strip() for p in args.patterns.split(",") if p.strip()]
+    unknown += [p for p in pattern_names if p not in pts.PATTERNS]
+    if unknown:
+        print(f"unknown contender or pattern: {', '.join(unknown)}", file=sys.stderr)
+        return 2
+    # The plain loop first: the others are compared with it, and --slow-cap needs it.
+    names.sort(key=lambda n: n != "plain")
+    settings = cts.Settings(
+        cache_size=args.cache_size,
+        fixed_ahead=args.fixed_ahead,
+        max_ahead=args.max_ahead,
+        torch_workers=args.torch_workers,
+        torch_prefetch_factor=args.torch_prefetch_factor,
+    )
+    factory, workload = make_workload_factory(args)
+    if "torch" in names:
+        # Import it now: its seconds of import time are no part of any run.
+        with contextlib.suppress(ImportError):
+            import torch.utils.data  # noqa: F401
+    import prefetcher  # noqa: F401  (for its version below)
+
+    info = machine()
+    print(f"command:  {command}")
+    print(
+        f"machine:  {info['cpu']}, {info['cores']} cores, {info['platform']}, "
+        f"Python {info['python']}, load average {info['loadavg_start']}"
+    )
+    print(f"versions: {info['versions']}")
+    print(f"workload: {workload}")
+    print(
+        f"lower bound: {workload['lower_bound']:.3f} s (one latency + items x max(work, transfer))",
+        flush=True,
+    )
+
+    started = time.perf_counter()
+    results: list[dict[str, Any]] = []
+    for pattern in pattern_names:
+        order = pts.make_pattern(pattern, workload["items"], args.seed)
+        plain_median = None
+        for name in names:
+            result = bench_pair(name, factory, settings, order, args, plain_median)
+            result.update({"pattern": pattern, "requests": len(order)})
+            if name == "plain" and result["status"] == "ok":
+                plain_median = result["median_seconds"]
+            results.append(result)
+            shown = (
+                f"{result['median_seconds']:.3f} s, reads {result['median_reads']:g}"
+                if result["status"] == "ok"
+                else f"{result['status']}: {result['note']}"
+            )
+            print(f"  {pattern:8} {label(name, args):42} {shown}", flush=True)
+    add_ratios(results, workload["lower_bound"], workload["item_size"])
+
+    micro_results = None
+    if not args.no_micro:
+        micro_results = micro.run_all(
+            latency=args.latency,
+            transfer=args.transfer,
+            item_size=min(args.item_size, 100_000),
+            quick=args.quick,
+        )
+    info["loadavg_end"] = os.getloadavg() if hasattr(os, "getloadavg") else None
+    elapsed = time.perf_counter() - started
+
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    output = Path(args.output) if args.output else HERE / "results" / f"run-{stamp}.json"
+    output.parent.mkdir(parents=True, exist_ok=True)
+    document = {
+        "command": command,
+        "git_commit": git_commit(),
+        "machine": info,
+        "workload": workload,
+        "settings": asdict(settings),
+        "runs_per_pair": args.runs,
+        "slow_cap": args.slow_cap,
+        "memory": None if args.no_memory else "tracemalloc peak of the benchmark process",
+        "elapsed_seconds": elapsed,
+        "results": results,
+        "micro": micro_results,
+        "targets": targets(results, micro_results),
+    }
+    output.write_text(json.dumps(document, indent=2, default=str) + "\n")
+
+    print()
+    print(table(results, args, args.table))
+    for line in notes(results, args):
+        print(f"* {line}")
+    if micro_results:
+        print()
+        print(micro.format_results(micro_results))
+    print()
+    print("targets of issue 7 (this run):")
+    for line in document["targets"]:
+        print(f"  {line}")
+    print()
+    print(f"load average at the end: {info['loadavg_end']}; whole run {elapsed:.0f} s")
+    print(f"results:  {output}")
+    if not args.no_chart:
+        png = Path(args.chart) if args.chart else output.with_suffix(".png")
+        title = (
+            f"{command}\n{info['cpu']}, {info['cores']} cores, Python {info['python']}; "
+            f"lower bound {workload['lower_bound']:.2f} s"
+        )
+        chart(results, args, png, title)
+        print(f"chart:    {png}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
