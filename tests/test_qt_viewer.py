@@ -7,6 +7,7 @@ import os
 # Before any Qt import: without a display Qt aborts unless it renders offscreen.
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
+import importlib.util
 import pathlib
 import threading
 from collections.abc import Callable, Iterator
@@ -28,6 +29,7 @@ from prefetcher._images import load_image
 from prefetcher._sequence import open_sequence
 from prefetcher._viewer import ViewerWindow, run, to_qimage
 
+EXAMPLES = pathlib.Path(__file__).resolve().parent.parent / "examples"
 WAIT = 10.0
 WAIT_MS = int(WAIT * 1000)
 FRAMES = 25
@@ -94,6 +96,14 @@ def open_viewer(
     yield open_
     for window in opened:
         window.close()
+
+
+def load_example(name: str) -> Any:
+    spec = importlib.util.spec_from_file_location(f"example_{name}", EXAMPLES / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def paths(frames: pathlib.Path) -> list[str]:
@@ -400,3 +410,14 @@ def test_to_qimage_rejects_what_it_cannot_show() -> None:
         to_qimage(np.zeros((2, 2)))
     with pytest.raises(TypeError, match="str"):
         to_qimage("7.png")
+
+
+def test_pyqt5_viewer_example_runs_the_demo_and_saves_a_screenshot(
+    qtbot: Any, tmp_path: pathlib.Path, no_thread_left: None
+) -> None:
+    example = load_example("pyqt5_viewer")
+    picture = tmp_path / "viewer.png"
+    argv = ["--frames", "6", "--latency", "0.001", "--screenshot", str(picture)]
+    assert example.main(argv) == 0
+    with Image.open(picture) as saved:
+        assert saved.size == (800, 600)
