@@ -279,8 +279,26 @@ def _run_view(args: argparse.Namespace) -> int:
                 f"prefetcher view needs Qt ({exc}); install it with: pip install 'prefetcher[qt]'"
             ) from exc
         raise
-    status = viewer.run(args.source, start=args.start, ahead=args.ahead, workers=args.workers)
+    if (
+        sys.platform.startswith("linux")
+        and not os.environ.get("QT_QPA_PLATFORM")
+        and not os.environ.get("DISPLAY")
+        and not os.environ.get("WAYLAND_DISPLAY")
+    ):
+        # Qt would abort the whole process with a core dump; say what is missing instead.
+        raise CLIError("no display to open a window on (DISPLAY is not set)")
+    try:
+        status = viewer.run(args.source, start=args.start, ahead=args.ahead, workers=args.workers)
+    except FileNotFoundError as exc:  # a bad source, found before any window opens
+        raise CLIError(describe_missing(exc)) from exc
     return int(status)
+
+
+def describe_missing(exc: FileNotFoundError) -> str:
+    """A FileNotFoundError as one line without the "[Errno 2]" prefix."""
+    if exc.strerror and exc.filename:
+        return f"{exc.strerror}: {exc.filename!r}"
+    return str(exc)
 
 
 def _is_missing_qt(exc: ImportError) -> bool:

@@ -18,7 +18,7 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm  # type: ignore[import-untyped,unused-ignore]
 
-from prefetcher._cli import CLIError
+from prefetcher._cli import CLIError, describe_missing
 from prefetcher._images import decode_image, read_file
 from prefetcher._loader import PrefetchingLoader
 from prefetcher._slow_share import SimulatedShare
@@ -229,7 +229,7 @@ def _source_paths(source: str) -> list[str]:
         with open_sequence(source, ahead=0) as sequence:
             keys = sequence.keys
     except FileNotFoundError as exc:
-        raise CLIError(f"--source: {_describe_missing(exc)}") from exc
+        raise CLIError(f"--source: {describe_missing(exc)}") from exc
     except (TypeError, ValueError) as exc:
         raise CLIError(f"--source: {exc}", status=2) from exc
     if keys is None:
@@ -239,12 +239,6 @@ def _source_paths(source: str) -> list[str]:
             status=2,
         )
     return [str(key) for key in keys]
-
-
-def _describe_missing(exc: FileNotFoundError) -> str:
-    if exc.strerror and exc.filename:
-        return f"{exc.strerror}: {exc.filename!r}"
-    return str(exc)
 
 
 @dataclasses.dataclass

@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from tqdm import tqdm  # type: ignore[import-untyped,unused-ignore]
 
-from prefetcher._cli import CLIError
+from prefetcher._cli import CLIError, describe_missing
 from prefetcher._loader import PrefetchingLoader
 from prefetcher._remote import display_name, is_url, url_filesystem
 from prefetcher._sequence import open_sequence
@@ -88,9 +88,7 @@ def _open(
     try:
         return open_sequence(sequence, ahead=ahead, max_workers=workers)
     except FileNotFoundError as exc:
-        if exc.strerror and exc.filename:
-            raise CLIError(f"{exc.strerror}: {exc.filename!r}") from exc
-        raise CLIError(str(exc)) from exc
+        raise CLIError(describe_missing(exc)) from exc
     except (TypeError, ValueError) as exc:
         raise CLIError(str(exc), status=2) from exc
 
