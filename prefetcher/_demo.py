@@ -158,7 +158,7 @@ def run_plain(
     """The user's loop as it is: ``img = load(paths[n]); work(img)``."""
     waited = 0.0
     start = time.perf_counter()
-    with _bar("plain loop ", len(order), quiet) as bar:
+    with _bar("plain loop", len(order), quiet) as bar:
         for n in order:
             began = time.perf_counter()
             frame = _checked(load, paths[n])
@@ -184,10 +184,8 @@ def run_prefetching(
     loader = _make_loader(load, paths, ahead, workers)
     waited = 0.0
     with loader:
-        # Printed (and flushed) once the loader exists: tests synchronise on this line.
-        if not quiet:
-            print("prefetching loop: started", file=sys.stderr, flush=True)
         start = time.perf_counter()
+        # The bar shows up once the loader exists (tests wait for it before sending Ctrl-C).
         with _bar("prefetching", len(order), quiet) as bar:
             for n in order:
                 began = time.perf_counter()
@@ -286,14 +284,15 @@ def format_table(result: dict[str, Any]) -> str:
 
 def _describe_settings(settings: dict[str, Any]) -> str:
     what = (
-        f"{settings['frames']} frames from {settings['source']}"
+        f"from {settings['source']}"
         if settings["source"]
-        else f"{settings['frames']} generated {FRAME_WIDTH}x{FRAME_HEIGHT} PNG frames"
+        else f"(generated {FRAME_WIDTH}x{FRAME_HEIGHT} PNGs)"
     )
     return (
-        f"{what}, {settings['pattern']} order; each read costs {settings['latency'] * 1000:g} ms, "
-        f"each frame {settings['work'] * 1000:g} ms of work; "
-        f"ahead={settings['ahead']}, workers={settings['workers'] or 'default'}"
+        f"{settings['frames']} frames {what}, {settings['pattern']} order, "
+        f"{settings['latency'] * 1000:g} ms per read, {settings['work'] * 1000:g} ms of work "
+        f"per frame\nprefetching with ahead={settings['ahead']}, "
+        f"workers={settings['workers'] or 'default'}"
     )
 
 
