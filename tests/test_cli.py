@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 import prefetcher
-from prefetcher import _demo
+from prefetcher import _demo, _scan
 from prefetcher._cli import main
 
 WriteImage = Callable[..., Path]
@@ -338,6 +338,33 @@ def test_scan_of_one_file_reads_that_file(
 ) -> None:
     assert main(["scan", str(sequence / "2.png"), "--quiet"]) == 0
     assert "scanned 1 frame " in capsys.readouterr().out
+
+
+def test_scan_interrupted_closes_loader_and_returns_130(
+    sequence: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = non_daemon_threads()
+    real_tqdm = _scan.tqdm
+
+    def tqdm(*args: Any, **kwargs: Any) -> Any:
+        bar = real_tqdm(*args, **kwargs)
+        done = 0
+
+        def update(n: int = 1) -> None:
+            nonlocal done
+            done += n
+            if done == 3:  # Ctrl-C once the third frame is read
+                raise KeyboardInterrupt
+
+        bar.update = update
+        return bar
+
+    monkeypatch.setattr(_scan, "tqdm", tqdm)
+    assert main(["scan", str(sequence), "--quiet"]) == 130
+    captured = capsys.readouterr()
+    assert captured.err == "prefetcher scan: interrupted\n"
+    assert captured.out == ""
+    assert non_daemon_threads() == before
 
 
 def test_scan_as_subprocess_exits_1_and_names_corrupt_file(sequence: Path) -> None:
