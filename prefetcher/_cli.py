@@ -90,7 +90,7 @@ _DEMO_EPILOG = """\
 examples:
   prefetcher demo                              the default: 150 generated frames, 40 ms a read
   prefetcher demo --latency 0.1 --work 0.05    a slower share, more work per frame
-  prefetcher demo --pattern viewer --ahead auto
+  prefetcher demo --pattern random --ahead 4   random access: read-ahead cannot help
   prefetcher demo --source /mnt/share/run7     your own files (no latency added unless --latency)
   prefetcher demo --frames 30 --json           machine-readable result on stdout
 
@@ -144,37 +144,42 @@ def build_parser() -> argparse.ArgumentParser:
         "demo",
         parents=[common],
         help="the same loop over a slow share, without and with prefetching",
-        description="Run the same loop (get frame n, work on it) twice over a simulated slow "
+        description="Run the same loop (get frame n, work on it) twice over a simulated slow\n"
         "share: a plain loop, then through PrefetchingLoader; compare the times.",
         epilog=_DEMO_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     demo.add_argument(
         "--frames",
+        metavar="N",
         type=_positive_int,
         default=None,
         help="frames to generate (default 150); with --source, use only the first N files",
     )
     demo.add_argument(
         "--latency",
+        metavar="SECONDS",
         type=_seconds,
         default=None,
         help="seconds each read costs (default 0.04; with --source, 0: your share is real)",
     )
     demo.add_argument(
         "--work",
+        metavar="SECONDS",
         type=_seconds,
         default=0.02,
         help="seconds of processing per frame in your loop (default 0.02)",
     )
     demo.add_argument(
         "--ahead",
+        metavar="N|auto",
         type=_ahead,
         default="auto",
         help="read-ahead window: N >= 0, or 'auto' to grow it on sequential access (default)",
     )
     demo.add_argument(
         "--workers",
+        metavar="N",
         type=_positive_int,
         default=None,
         help="loader threads (default: the loader's own default)",
@@ -199,26 +204,40 @@ def build_parser() -> argparse.ArgumentParser:
         "scan",
         parents=[common],
         help="read every frame of a sequence with prefetching and report errors",
-        description="Read and decode every frame of a sequence (directory, glob pattern, "
-        "numbered template, fsspec URL) with prefetching; report throughput, the loader's "
+        description="Read and decode every frame of a sequence (directory, glob pattern,\n"
+        "numbered template, fsspec URL) with prefetching; report throughput, the loader's\n"
         "statistics and the files that could not be read.",
         epilog=_SCAN_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    scan.add_argument("source", metavar="SOURCE", help="directory, glob pattern or template")
-    scan.add_argument("--start", type=_index, default=None, help="first index (default 0)")
     scan.add_argument(
-        "--stop", type=_index, default=None, help="index to stop before (default: the end)"
+        "source", metavar="SOURCE", help="directory, glob pattern, template, URL, or one file"
+    )
+    scan.add_argument(
+        "--start",
+        metavar="N",
+        type=_index,
+        default=None,
+        help="first index (default 0; for a template, 1 when there is no file 0)",
+    )
+    scan.add_argument(
+        "--stop",
+        metavar="N",
+        type=_index,
+        default=None,
+        help="index to stop before (default: the end)",
     )
     scan.add_argument("--reverse", action="store_true", help="walk from the last frame back")
     scan.add_argument(
         "--ahead",
+        metavar="N|auto",
         type=_ahead,
         default="auto",
         help="read-ahead window: N >= 0, or 'auto' to grow it on sequential access (default)",
     )
     scan.add_argument(
         "--workers",
+        metavar="N",
         type=_positive_int,
         default=None,
         help="loader threads (default: the loader's own default)",
@@ -236,15 +255,19 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     view.add_argument("source", metavar="SOURCE", help="directory, glob pattern or template")
-    view.add_argument("--start", type=_index, default=0, help="index shown first (default 0)")
+    view.add_argument(
+        "--start", metavar="N", type=_index, default=0, help="index shown first (default 0)"
+    )
     view.add_argument(
         "--ahead",
+        metavar="N|auto",
         type=_ahead,
         default="auto",
         help="read-ahead window: N >= 0, or 'auto' to grow it on sequential access (default)",
     )
     view.add_argument(
         "--workers",
+        metavar="N",
         type=_positive_int,
         default=None,
         help="loader threads (default: the loader's own default)",
