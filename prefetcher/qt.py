@@ -56,27 +56,20 @@ def describe_error(exc: BaseException) -> str:
     return text
 
 
-class _Relay(QObject):
-    """Carries finished futures from worker threads to the GUI thread.
+class _Bridge(QObject):
+    """The part of a :class:`QtPrefetcher` that worker threads and its ``destroyed`` signal touch.
 
-    It has no Qt parent and lives as long as the :class:`_Shutdown` that holds it, so a worker can
-    always emit on it, even while the :class:`QtPrefetcher` is being deleted.
+    Workers emit ``finished`` on it, never on the prefetcher, and it has no Qt parent: it lives
+    until it has closed, so a worker can always emit on it, even while the prefetcher is being
+    deleted. It holds no reference to the prefetcher.
     """
 
     finished = Signal(object, object)  # (index, future); emitted from worker threads
 
-
-class _Shutdown:
-    """The state a worker thread touches: the closed flag, the relay, the loader.
-
-    Holds no reference to the :class:`QtPrefetcher`, so it can run from the object's ``destroyed``
-    signal after the Python wrapper is gone.
-    """
-
-    def __init__(self, loader: PrefetchingLoader[Any, Any], relay: _Relay) -> None:
+    def __init__(self, loader: PrefetchingLoader[Any, Any]) -> None:
+        super().__init__()
         self.loader = loader
-        self.relay = relay
-        # Guards closed and every relay.finished.emit(): once close() has set closed under it, no
+        # Guards closed and every finished.emit(): once close() has set closed under it, no
         # worker is emitting and none will. Never held while calling the loader or user code.
         self.lock = threading.Lock()
         self.closed = False
@@ -88,15 +81,29 @@ class _Shutdown:
             if self.closed:
                 return
             # A queued emit only posts an event to the GUI thread: quick, and no user code runs.
-            self.relay.finished.emit(index, future)
+            self.finished.emit(index, future)
 
+    @Slot()
     def close(self) -> None:
+        """Close the loader (waiting for running loads); idempotent."""
         with self.lock:
             if self.closed:
                 return
             self.closed = True
         # Outside the lock: closing cancels queued loads, whose done-callbacks take the lock.
         self.loader.close(wait=True)
+        _OPEN.discard(self)
+        # Deleted by the event loop of the thread it lives in, never by a worker dropping the
+        # last reference to a future whose done-callback refers to it.
+        self.deleteLater()
+
+
+# The bridges of open prefetchers. Holding them here keeps each bridge, and so the slot that
+# closes it on the prefetcher's `destroyed` signal, alive until it has closed. Otherwise a
+# prefetcher caught in a reference cycle with its window is deleted by the garbage collector
+# together with everything it refers to, and Qt calls the `destroyed` slot on a collected
+# object: our tests crashed that way with a lambda as the slot.
+_OPEN: set[_Bridge] = set()
 
 
 class QtPrefetcher(QObject):
@@ -138,17 +145,18 @@ class QtPrefetcher(QObject):
         # Futures requested and not reported yet, so that requesting an index again while it loads
         # reports it once. Only touched in the GUI thread.
         self._pending: dict[int, Future[Any]] = {}
-        relay = _Relay()
-        relay.moveToThread(self.thread())
-        self._shutdown = _Shutdown(loader, relay)
+        bridge = _Bridge(loader)
+        bridge.moveToThread(self.thread())
+        _OPEN.add(bridge)
+        self._bridge = bridge
         # Queued even when the callback runs in this thread (an item already in memory), so a
         # signal never fires from inside request().
         # (PyQt5's stubs omit connect's connection-type argument.)
-        relay.finished.connect(self._deliver, Qt.ConnectionType.QueuedConnection)  # type: ignore[call-arg]
-        # Deleting this object (or its parent, which deletes its children) closes the loader. The
-        # callable holds no reference to self: by then the Python wrapper may be gone.
-        shutdown = self._shutdown
-        self.destroyed.connect(lambda *_: shutdown.close())
+        bridge.finished.connect(self._deliver, Qt.ConnectionType.QueuedConnection)  # type: ignore[call-arg]
+        # Deleting this object (or its parent, which deletes its children) closes the loader.
+        # A decorated slot of another object: a plain Qt connection, no Python callable to
+        # collect, and no wrapper made for the half-destroyed sender.
+        self.destroyed.connect(bridge.close)
 
     @classmethod
     def open(
@@ -181,7 +189,7 @@ class QtPrefetcher(QObject):
     @property
     def closed(self) -> bool:
         """Whether :meth:`close` has run (or the object was deleted)."""
-        return self._shutdown.closed
+        return self._bridge.closed
 
     def request(self, n: int) -> Future[Any]:
         """Ask for item ``n`` and make it the current one; returns at once.
@@ -198,14 +206,14 @@ class QtPrefetcher(QObject):
             IndexError, TypeError: A bad index (as ``PrefetchingLoader.get``).
             LoaderClosedError: After :meth:`close`.
         """
-        if self._shutdown.closed:
+        if self._bridge.closed:
             raise LoaderClosedError("the QtPrefetcher is closed")
         future = self._loader.request(n)
         self._current = n
         if self._pending.get(n) is not future:
             self._pending[n] = future
-            # Binds the shutdown state, not self: a worker must never touch the QObject.
-            future.add_done_callback(functools.partial(self._shutdown.on_future_done, n))
+            # Binds the bridge, not self: a worker never touches the prefetcher.
+            future.add_done_callback(functools.partial(self._bridge.on_future_done, n))
         return future
 
     def close(self) -> None:
@@ -213,19 +221,19 @@ class QtPrefetcher(QObject):
 
         Idempotent. Blocks the calling thread for at most the rest of the loads already running.
         """
-        self._shutdown.close()
+        self._bridge.close()
         self._pending.clear()
 
     def __repr__(self) -> str:
         return (
             f"<QtPrefetcher current={self._current} pending={len(self._pending)} "
-            f"closed={self._shutdown.closed}>"
+            f"closed={self._bridge.closed}>"
         )
 
     @Slot(object, object)
     def _deliver(self, index: int, future: Future[Any]) -> None:
         """Runs in the GUI thread: turns a finished future into signals."""
-        if self._shutdown.closed:
+        if self._bridge.closed:
             return
         if self._pending.get(index) is future:
             del self._pending[index]
@@ -240,11 +248,11 @@ class QtPrefetcher(QObject):
         item = future.result()
         self.loaded.emit(index, item)
         # A slot connected to loaded may have closed us or requested another index.
-        if not self._shutdown.closed and index == self._current:
+        if not self._bridge.closed and index == self._current:
             self.current_loaded.emit(index, item)
 
     def _emit_failure(self, index: int, message: str) -> None:
         _log.debug("item %d failed: %s", index, message)
         self.failed.emit(index, message)
-        if not self._shutdown.closed and index == self._current:
+        if not self._bridge.closed and index == self._current:
             self.current_failed.emit(index, message)

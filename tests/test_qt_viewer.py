@@ -9,6 +9,8 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import importlib.util
 import pathlib
+import subprocess
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -421,3 +423,33 @@ def test_pyqt5_viewer_example_runs_the_demo_and_saves_a_screenshot(
     assert example.main(argv) == 0
     with Image.open(picture) as saved:
         assert saved.size == (800, 600)
+
+
+GC_SCRIPT = """
+import gc, importlib.util, sys, tempfile, threading
+from qtpy.QtWidgets import QApplication
+app = QApplication([])
+spec = importlib.util.spec_from_file_location("example", sys.argv[1])
+example = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(example)
+with tempfile.TemporaryDirectory() as directory:
+    for _ in range(3):
+        example.main(["--frames", "4", "--latency", "0", "--screenshot", directory + "/s.png"])
+        gc.collect()
+print("threads left:", threading.active_count() - 1)
+"""
+
+
+def test_viewer_windows_collected_in_reference_cycles_do_not_crash_python() -> None:
+    # The example's window sits in a reference cycle (closures connected to its signals), so the
+    # garbage collector deletes it and its prefetcher. With a lambda connected to `destroyed`
+    # this crashed (segfault) every time; run in a subprocess so a crash fails only this test.
+    done = subprocess.run(
+        [sys.executable, "-c", GC_SCRIPT, str(EXAMPLES / "pyqt5_viewer.py")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "QT_QPA_PLATFORM": "offscreen"},
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.splitlines()[-1] == "threads left: 0"
