@@ -192,12 +192,15 @@ def samba_server(share_dir: Path, work_dir: Path) -> Iterator[SambaServer]:
     try:
         yield server
     finally:
-        server.stop()
-        _forget_smb_sessions()
+        try:
+            _forget_smb_sessions()
+        finally:
+            server.stop()
 
 
 def _forget_smb_sessions() -> None:
-    # smbprotocol keeps one session per server in a global cache; drop it with the server.
+    # smbprotocol keeps its sessions in a global cache. Log them off while the server still runs:
+    # disconnecting after the server has gone raises SMBConnectionClosed.
     with contextlib.suppress(ImportError):
         import smbclient
 
