@@ -196,6 +196,7 @@ class PrefetchingLoader(Generic[K, T]):
         self._entries: OrderedDict[int, _Entry] = OrderedDict()
         self._queue: list[_Entry] = []  # QUEUED prefetches, nearest to the consumer first
         self._window: set[int] = set()  # the indices of the current read-ahead window
+        self._planned = (-1, -1)  # (ahead, behind) of the current window
         self._in_flight = 0
         self._requested_count = 0
         self._held_bytes = 0
@@ -264,9 +265,10 @@ class PrefetchingLoader(Generic[K, T]):
                 f"item {entry.index} was not ready within {timeout} seconds; it is still loading"
             ) from None
         finally:
-            waited = time.perf_counter() - started
+            finished = time.perf_counter()
             with self._lock:
-                self._wait_seconds += waited
+                self._wait_seconds += finished - started
+                self._policy.on_wait_finished(finished)
 
     __getitem__ = get
 
@@ -468,8 +470,9 @@ class PrefetchingLoader(Generic[K, T]):
                 future = entry.future
 
             window = self._policy.on_request(step, ready, now)
-            if step != 0 or window != len(self._window) or to_start:
-                self._plan_window(position, window, length)
+            behind = self._policy.behind
+            if step != 0 or to_start or (window, behind) != self._planned:
+                self._plan_window(position, window, behind, length)
             # else: the same request again (a GUI repainting, say); the window is as planned
             # and whatever left it since was evicted on purpose, so planning again would only
             # reload it.
@@ -478,16 +481,26 @@ class PrefetchingLoader(Generic[K, T]):
                 to_start.extend(self._take_startable())
             return entry, future, value, to_start
 
-    def _plan_window(self, position: int, window: int, length: int | None) -> None:
-        """Queue the window ahead of ``position``; cancel queued prefetches outside it."""
+    def _plan_window(self, position: int, window: int, behind: int, length: int | None) -> None:
+        """Queue the window around ``position``; cancel queued prefetches outside it.
+
+        ``window`` items ahead in the direction of travel, ``behind`` items the other way,
+        queued nearest first.
+        """
+        self._planned = (window, behind)
+        direction = self._direction
+        targets: list[int] = []
+        for distance in range(1, window + 1):
+            targets.append(position + direction * distance)
+            if distance <= behind:
+                targets.append(position - direction * distance)
+        if length is None:
+            targets = [t for t in targets if t >= 0]
+        else:
+            targets = [t for t in targets if 0 <= t < length]
+        self._window = set(targets)
         wanted: list[_Entry] = []
-        self._window.clear()
-        target = position
-        for _ in range(window):
-            target += self._direction
-            if target < 0 or (length is not None and target >= length):
-                break
-            self._window.add(target)
+        for target in targets:
             entry = self._entries.get(target)
             if entry is None:
                 entry = _Entry(target, _QUEUED, requested=False)

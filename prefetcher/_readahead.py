@@ -17,7 +17,11 @@ class ReadAheadPolicy(Protocol):
 
     @property
     def window(self) -> int:
-        """The window now in force."""
+        """The window now in force, in the direction of travel."""
+
+    @property
+    def behind(self) -> int:
+        """How many items to load on the other side of the request too."""
 
     def on_request(self, step: int | None, was_ready: bool, now: float) -> int:
         """Account for a request ``step`` items from the previous one; return the new window.
@@ -28,6 +32,9 @@ class ReadAheadPolicy(Protocol):
 
     def on_load_finished(self, seconds: float) -> None:
         """Account for a load that took ``seconds`` from submission to completion."""
+
+    def on_wait_finished(self, now: float) -> None:
+        """Account for a caller that waited for its item until ``now``."""
 
 
 class FixedReadAhead:
@@ -44,10 +51,17 @@ class FixedReadAhead:
     def window(self) -> int:
         return self._ahead
 
+    @property
+    def behind(self) -> int:
+        return 0
+
     def on_request(self, step: int | None, was_ready: bool, now: float) -> int:
         return self._ahead
 
     def on_load_finished(self, seconds: float) -> None:
+        pass
+
+    def on_wait_finished(self, now: float) -> None:
         pass
 
 
@@ -56,13 +70,18 @@ class AdaptiveReadAhead:
 
     The depth that hides a load's latency is about ``load time / time between requests + 1``
     items: that many loads must be in flight so one finishes every time the consumer asks. The
-    policy measures both averages itself and, during a sequential run (steps of +1 or -1), moves
-    the window to that depth; when the consumer still arrives at an item that is not ready, the
-    estimate is behind, so the window also grows by one.
+    policy measures both averages itself -- the time between requests without the time the
+    consumer spent waiting for the loader, which is what the window is there to remove -- and,
+    during a sequential run (steps of +1 or -1), moves the window to that depth; when the consumer
+    still arrives at an item that is not ready, the estimate is behind, so the window also grows
+    by one.
 
-    A jump resets the run. A jump that ends a sequential run keeps a window of ``minimum``: an
-    image viewer jumps and then reads on from there. A jump that follows a jump is random access,
-    where any prefetch is wasted work, so the window drops to 0 until a sequential step is seen.
+    A jump ends the run. A jump out of a sequential run is what an image viewer does: it jumps
+    and then reads on from there, but which way is anybody's guess, so the depth the run had
+    reached is split over both sides of the jump: half ahead, half behind (a few reads that may
+    be wasted, against a full load's wait on each of the first steps). A jump that follows a
+    jump is random access, where any prefetch is wasted work, so the window drops to 0 until a
+    sequential step is seen.
     """
 
     # Weight of the newest sample in the running averages: reacts within a few items yet
@@ -73,8 +92,11 @@ class AdaptiveReadAhead:
         self._minimum = minimum
         self._maximum = maximum
         self._window = minimum
+        self._behind = 0
         self._in_run = False
-        self._last_request_at: float | None = None
+        # When the consumer last got an item: the request time for an item that was ready,
+        # later for one it had to wait for. Requests come this long after it.
+        self._last_served_at: float | None = None
         self._interval: float | None = None
         self._load_time: float | None = None
 
@@ -86,23 +108,38 @@ class AdaptiveReadAhead:
     def window(self) -> int:
         return self._window
 
+    @property
+    def behind(self) -> int:
+        return self._behind
+
     def on_request(self, step: int | None, was_ready: bool, now: float) -> int:
-        previous_at, self._last_request_at = self._last_request_at, now
+        previous_at, self._last_served_at = self._last_served_at, now
+        self._behind = 0
         if step is None:
             self._window = self._minimum
         elif step in (1, -1):
             if previous_at is not None:
-                self._interval = self._average(self._interval, now - previous_at)
+                self._interval = self._average(self._interval, max(0.0, now - previous_at))
             grown = self._window + (0 if was_ready else 1)
             self._window = min(self._maximum, max(self._minimum, grown, self._estimate()))
             self._in_run = True
         elif step != 0:
-            self._window = self._minimum if self._in_run else 0
+            if self._in_run:
+                # Where the viewer goes on from here is unknown: split the depth the run had
+                # reached over both sides.
+                half = max(self._minimum, math.ceil(self._window / 2))
+                self._window = half
+                self._behind = min(half, self._maximum - half)
+            else:
+                self._window = 0
             self._in_run = False
         return self._window
 
     def on_load_finished(self, seconds: float) -> None:
         self._load_time = self._average(self._load_time, seconds)
+
+    def on_wait_finished(self, now: float) -> None:
+        self._last_served_at = now
 
     def _estimate(self) -> int:
         if self._interval is None or self._load_time is None:

@@ -50,16 +50,29 @@ def test_the_window_never_passes_its_maximum() -> None:
     assert max(windows) == 4
 
 
-def test_a_jump_out_of_a_run_drops_the_window_to_the_minimum() -> None:
+def test_a_jump_out_of_a_run_splits_the_window_over_both_sides() -> None:
     policy = AdaptiveReadAhead(minimum=1, maximum=8)
     walk(policy, [None, 1, 1, 1, 1], ready=False, every=0.01)  # type: ignore[list-item]
-    assert policy.on_request(40, False, 1.0) == 1
+    assert (policy.on_request(40, False, 1.0), policy.behind) == (3, 3)
+
+
+def test_a_jump_out_of_a_short_run_keeps_the_minimum_on_both_sides() -> None:
+    policy = AdaptiveReadAhead(minimum=1, maximum=8)
+    walk(policy, [None, 1], ready=True, every=0.01)  # type: ignore[list-item]
+    assert (policy.on_request(40, False, 1.0), policy.behind) == (1, 1)
+
+
+def test_the_split_window_never_passes_the_maximum() -> None:
+    policy = AdaptiveReadAhead(minimum=1, maximum=3)
+    walk(policy, [None, 1, 1, 1, 1], ready=False, every=0.01)  # type: ignore[list-item]
+    assert policy.on_request(40, False, 1.0) + policy.behind <= 3
 
 
 def test_a_jump_after_a_jump_is_random_access_and_reads_nothing_ahead() -> None:
     policy = AdaptiveReadAhead(minimum=1, maximum=8)
     windows = walk(policy, [None, 17, -30, 5, 12], ready=False, every=0.01)  # type: ignore[list-item]
     assert windows == [1, 0, 0, 0, 0]
+    assert policy.behind == 0
 
 
 def test_a_repeated_request_keeps_the_window() -> None:
@@ -90,12 +103,21 @@ def test_the_loader_window_grows_in_a_slow_sequential_run() -> None:
         assert "ahead=" in repr(loader)
 
 
+def test_the_loader_reads_both_sides_of_a_jump_out_of_a_run() -> None:
+    load = RecordingLoad()
+    with PrefetchingLoader(load, ahead="auto", max_ahead=6) as loader:
+        gated_walk(loader, load, range(0, 5))
+        loader.get(500)
+        assert loader.stats().ahead == 3
+        with loader._lock:
+            assert {497, 498, 499, 501, 502, 503} <= set(loader._entries)
+
+
 def test_the_loader_window_drops_on_a_jump_and_random_access_reads_only_requests() -> None:
     load = RecordingLoad()
     with PrefetchingLoader(load, ahead="auto", max_ahead=6) as loader:
         gated_walk(loader, load, range(0, 5))
         loader.get(500)
-        assert loader.stats().ahead == 1
         wait_until(lambda: loader.stats().pending == 0)
         calls_before = len(load.calls)
         for n in (900, 300, 700, 100):
