@@ -238,7 +238,8 @@ class QtPrefetcher(QObject):
         if self._pending.get(index) is future:
             del self._pending[index]
         if future.cancelled():
-            # invalidate() or a cancelled prefetch; an explicit request is worth reporting.
+            # The loader's futures refuse cancel(), but a caller holding one may still try; here
+            # future.exception() would raise in an event-loop slot, which aborts under PyQt5.
             self._emit_failure(index, f"loading item {index} was cancelled")
             return
         exc = future.exception()

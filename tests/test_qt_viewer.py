@@ -116,8 +116,9 @@ def as_array(image: QImage) -> np.ndarray[Any, Any]:
     image = image.convertToFormat(QImage.Format.Format_RGB888)
     width, height = image.width(), image.height()
     bits = image.constBits()
-    bits.setsize(image.sizeInBytes())
-    rows = np.frombuffer(bits, np.uint8).reshape(height, image.bytesPerLine())
+    if hasattr(bits, "setsize"):  # PyQt's sip.voidptr; PySide gives a sized memoryview
+        bits.setsize(image.sizeInBytes())
+    rows = np.frombuffer(bits, np.uint8, image.sizeInBytes()).reshape(height, image.bytesPerLine())
     return rows[:, : width * 3].reshape(height, width, 3).copy()
 
 
