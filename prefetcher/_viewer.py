@@ -92,6 +92,9 @@ class ViewerWindow(QMainWindow):
         loader: Items are Pillow images or uint8 arrays (see :func:`to_qimage`).
         start: The index shown first.
         name_of: The file name shown for index n; defaults to the base name of ``loader.keys[n]``.
+
+    Raises:
+        ValueError: The loader has keys, and none.
     """
 
     #: ``(index)`` after a frame is drawn.
@@ -110,6 +113,8 @@ class ViewerWindow(QMainWindow):
         super().__init__(parent)
         keys = loader.keys
         self._count = None if keys is None else len(keys)
+        if self._count == 0:
+            raise ValueError("the loader has no items to show (its keys are empty)")
         self._first = 0 if keys is not None else max(0, start)
         if name_of is None:
             name_of = _key_name(keys) if keys is not None else (lambda n: f"item {n}")

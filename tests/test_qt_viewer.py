@@ -454,3 +454,8 @@ def test_viewer_windows_collected_in_reference_cycles_do_not_crash_python() -> N
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.splitlines()[-1] == "threads left: 0"
+
+
+def test_a_loader_without_items_is_refused(qtbot: Any) -> None:
+    with PrefetchingLoader(load_image, []) as loader, pytest.raises(ValueError, match="no items"):
+        ViewerWindow(loader)
