@@ -5,6 +5,7 @@ Run it::
     python examples/pyqt5_viewer.py                  # 300 generated frames behind a 60 ms share
     python examples/pyqt5_viewer.py 'share/{}.png'   # your own files: directory, glob or template
     python examples/pyqt5_viewer.py --ahead 0        # no read-ahead, to feel the difference
+    python examples/pyqt5_viewer.py --hold-right 90  # measure: Right held for 90 key repeats
 
 Keys: Right / Left, PageDown / PageUp (10 frames), Home / End. The status bar says, for every
 frame, whether it came from memory or how long it had to be waited for, and the loader's counters.
@@ -19,6 +20,7 @@ import io
 import os
 import sys
 import tempfile
+import time
 from typing import Any
 
 import numpy as np
@@ -101,6 +103,70 @@ def screenshot_when_ready(window: ViewerWindow, path: str, steps: int) -> None:
     window.frame_shown.connect(on_shown)
 
 
+def hold_right(window: ViewerWindow, presses: int, rate: float = 30.0) -> None:
+    """Act as a person holding Right: one key press, then auto-repeats at ``rate`` per second.
+
+    When the last frame is shown, print what the viewer did and close the window.
+    """
+    statuses: list[str] = []
+    window.frame_shown.connect(lambda _: statuses.append(window.status_text()))
+    window.frame_failed.connect(lambda *_: statuses.append(window.status_text()))
+    gaps: list[float] = []
+    last = [time.perf_counter()]
+
+    def tick() -> None:  # the longest gap between ticks is the longest freeze of the GUI
+        now = time.perf_counter()
+        gaps.append(now - last[0])
+        last[0] = now
+
+    sent = [0]
+    started = [0.0]
+
+    def key() -> None:
+        if sent[0] == 0:
+            statuses.clear()
+            started[0] = time.perf_counter()
+        if sent[0] < presses:
+            sent[0] += 1
+            event = QKeyEvent(
+                QEvent.Type.KeyPress,
+                Qt.Key.Key_Right,
+                Qt.KeyboardModifier.NoModifier,
+                "",
+                sent[0] > 1,  # autorepeat
+            )
+            QApplication.sendEvent(window, event)
+        elif window.shown_index == window.index:
+            keys.stop()
+            ticker.stop()
+            report()
+
+    def report() -> None:
+        elapsed = time.perf_counter() - started[0]
+        memory = sum(text.endswith("from memory") for text in statuses)
+        stats = window.prefetcher.loader.stats()
+        print(
+            f"held Right {presses} times at {rate:g}/s: {len(statuses)} frames shown in "
+            f"{elapsed:.2f} s ({len(statuses) / elapsed:.1f} frames/s), {memory} from memory, "
+            f"longest GUI pause {max(gaps) * 1000:.0f} ms; hits {stats.hits}, waits {stats.waits}, "
+            f"misses {stats.misses}"
+        )
+        window.close()
+
+    ticker = QTimer(window)
+    ticker.timeout.connect(tick)
+    keys = QTimer(window)
+    keys.timeout.connect(key)
+
+    def begin(_: int) -> None:
+        window.frame_shown.disconnect(begin)
+        last[0] = time.perf_counter()
+        ticker.start(5)
+        keys.start(round(1000 / rate))
+
+    window.frame_shown.connect(begin)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("source", nargs="?", help="directory, glob or template (default: demo)")
@@ -110,10 +176,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ahead", default="4", help="read-ahead: a number or 'auto' (default 4)")
     parser.add_argument("--workers", type=int, default=None, help="loader threads")
     parser.add_argument("--screenshot", metavar="PNG", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--hold-right",
+        type=int,
+        metavar="N",
+        help="measure: hold Right for N key repeats (30/s), print what was shown, and quit",
+    )
     args = parser.parse_args(argv)
     ahead: int | str = args.ahead if args.ahead == "auto" else int(args.ahead)
 
-    if args.source and not args.screenshot:
+    if args.source and not (args.screenshot or args.hold_right):
         from prefetcher._viewer import run
 
         return run(args.source, start=args.start, ahead=ahead, workers=args.workers)
@@ -132,6 +204,8 @@ def main(argv: list[str] | None = None) -> int:
         window.setWindowTitle(f"prefetcher view {args.source or 'demo: ' + directory}")
         if args.screenshot:
             screenshot_when_ready(window, args.screenshot, steps=3)
+        elif args.hold_right:
+            hold_right(window, args.hold_right)
         window.show()
         try:
             return int(app.exec_())

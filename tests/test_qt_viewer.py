@@ -459,3 +459,13 @@ def test_viewer_windows_collected_in_reference_cycles_do_not_crash_python() -> N
 def test_a_loader_without_items_is_refused(qtbot: Any) -> None:
     with PrefetchingLoader(load_image, []) as loader, pytest.raises(ValueError, match="no items"):
         ViewerWindow(loader)
+
+
+def test_pyqt5_viewer_example_measures_a_held_key(
+    qtbot: Any, capsys: pytest.CaptureFixture[str], no_thread_left: None
+) -> None:
+    example = load_example("pyqt5_viewer")
+    assert example.main(["--frames", "8", "--latency", "0", "--hold-right", "5"]) == 0
+    report = capsys.readouterr().out.splitlines()[-1]
+    assert report.startswith("held Right 5 times at 30/s: ")
+    assert "from memory" in report
