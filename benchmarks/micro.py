@@ -8,9 +8,10 @@ Run from the repository root::
 * cache hit: the median time of ``loader.get(n)`` for an item that is ready in memory, called again
   and again, and of a forward walk over a range that is entirely cached; next to a dict lookup and a
   ``functools.lru_cache`` hit doing the same (median of 7 timeit repeats, in ns per call).
-* jump: on a loader that is busy prefetching (a fast forward walk has filled its read-ahead window),
-  the time of ``get`` of an item far away, next to one bare load of an item from the same simulated
-  share with nothing else going on (median of several trials each).
+* jump: on a loader that is busy prefetching (a forward walk of 12 items with ``--work`` seconds
+  of consumer work after each has filled its read-ahead window), the time of ``get`` of an item
+  far away, next to one bare load from the same kind of simulated share with nothing else going
+  on (median of several trials each).
 """
 
 from __future__ import annotations
@@ -102,7 +103,12 @@ def cache_hits(quick: bool = False) -> dict[str, float]:
 
 
 def _jump(
-    loader_options: dict[str, Any], latency: float, transfer: float, item_size: int, trials: int
+    loader_options: dict[str, Any],
+    latency: float,
+    transfer: float,
+    item_size: int,
+    work: float,
+    trials: int,
 ) -> tuple[float, float, float]:
     """Median seconds of a far get on a busy loader, of one bare load, and mean pending loads."""
     loader_class = _loader_class()
@@ -117,8 +123,10 @@ def _jump(
             return key.to_bytes(8, "little") + filler
 
         with loader_class(load, range(10_000), **loader_options) as loader:
-            for n in range(6):  # no work between gets: every get waits, the window fills up
+            for n in range(12):  # a forward walk, as the consumer of run.py does it
                 loader.get(n, timeout=60)
+                if work > 0:
+                    time.sleep(work)
             pending.append(loader.stats().pending)
             start = time.perf_counter()
             item = loader.get(5000, timeout=60)
@@ -137,18 +145,23 @@ def _jump(
 
 
 def jumps(
-    latency: float, transfer: float, item_size: int, fixed_ahead: int = 4, quick: bool = False
+    latency: float,
+    transfer: float,
+    item_size: int,
+    work: float = 0.01,
+    fixed_ahead: int = 4,
+    quick: bool = False,
 ) -> dict[str, Any]:
     """A jump on a busy loader (ahead='auto' and a fixed ahead) against one bare load."""
     trials = 3 if quick else 9
-    out: dict[str, Any] = {"latency": latency, "transfer": transfer}
+    out: dict[str, Any] = {"latency": latency, "transfer": transfer, "work": work}
     variants: Sequence[tuple[str, dict[str, Any]]] = (
         ("auto", {"ahead": "auto"}),
         (f"ahead={fixed_ahead}", {"ahead": fixed_ahead}),
     )
     for name, options in variants:
         try:
-            jump, bare, pending = _jump(options, latency, transfer, item_size, trials)
+            jump, bare, pending = _jump(options, latency, transfer, item_size, work, trials)
         except (TypeError, ValueError) as exc:
             out[f"jump_{name}"] = f"not available: {exc}"
             continue
@@ -165,13 +178,14 @@ def run_all(
     latency: float = 0.03,
     transfer: float = 0.005,
     item_size: int = 1_000_000,
+    work: float = 0.01,
     fixed_ahead: int = 4,
     quick: bool = False,
 ) -> dict[str, Any]:
     """Every microbenchmark, as one dict (the JSON of run.py keeps it under "micro")."""
     out: dict[str, Any] = {}
     out.update(cache_hits(quick))
-    out.update(jumps(latency, transfer, item_size, fixed_ahead, quick))
+    out.update(jumps(latency, transfer, item_size, work, fixed_ahead, quick))
     return out
 
 
@@ -197,7 +211,7 @@ def format_results(r: dict[str, Any]) -> str:
             f"{r[key] * 1e3:6.1f} ms   one bare load {r[f'bare_load_{name}_s'] * 1e3:6.1f} ms   "
             f"ratio {r[f'jump_{name}_ratio']:.2f}x   ({r[f'jump_{name}_pending']:.1f} loads "
             f"pending at the jump; latency {r['latency'] * 1e3:g} ms, "
-            f"transfer {r['transfer'] * 1e3:g} ms)"
+            f"transfer {r['transfer'] * 1e3:g} ms, work {r['work'] * 1e3:g} ms)"
         )
     for key in [k for k in r if k.startswith("jump_") and isinstance(r[k], str)]:
         lines.append(f"  {key}: {r[key]}")
@@ -209,10 +223,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--latency", type=float, default=0.03)
     parser.add_argument("--transfer", type=float, default=0.005)
     parser.add_argument("--item-size", type=int, default=1_000_000)
+    parser.add_argument("--work", type=float, default=0.01, help="seconds between walk steps")
     parser.add_argument("--fixed-ahead", type=int, default=4)
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args(argv)
-    results = run_all(args.latency, args.transfer, args.item_size, args.fixed_ahead, args.quick)
+    results = run_all(
+        args.latency, args.transfer, args.item_size, args.work, args.fixed_ahead, args.quick
+    )
     print(format_results(results))
     return 0
 

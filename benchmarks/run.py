@@ -506,7 +506,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         micro_results = micro.run_all(
             latency=args.latency,
             transfer=args.transfer,
-            item_size=min(args.item_size, 100_000),
+            item_size=args.item_size,
+            work=args.work,
+            fixed_ahead=args.fixed_ahead,
             quick=args.quick,
         )
     info["loadavg_end"] = os.getloadavg() if hasattr(os, "getloadavg") else None
