@@ -471,6 +471,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     info = machine()
     print(f"command:  {command}")
+    print(f"commit:   {git_commit()}")
     print(
         f"machine:  {info['cpu']}, {info['cores']} cores, {info['platform']}, "
         f"Python {info['python']}, load average {info['loadavg_start']}"
