@@ -620,6 +620,10 @@ class PrefetchingLoader(Generic[K, T]):
             _add_note(error, f"prefetcher: while loading index {entry.index} (key {entry.key!r})")
         finished_at = time.perf_counter()
         with self._lock:
+            # The executor's future holds the item too, and it refers back to this entry through
+            # its done-callback: break the cycle so an evicted item is freed at once, not when
+            # the cycle collector runs.
+            entry.submission = None
             self._in_flight -= 1
             held = self._entries.get(entry.index) is entry
             if error is None:

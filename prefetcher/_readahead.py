@@ -76,6 +76,9 @@ class AdaptiveReadAhead:
     still arrives at an item that is not ready, the estimate is behind, so the window also grows
     by one.
 
+    A single step of +1 or -1 may be chance among random requests, so the window grows only
+    from the second step of a run on; the first keeps at least ``minimum``.
+
     A jump ends the run. A jump out of a sequential run is what an image viewer does: it jumps
     and then reads on from there, but which way is anybody's guess, so the depth the run had
     reached is split over both sides of the jump: half ahead, half behind (a few reads that may
@@ -87,13 +90,15 @@ class AdaptiveReadAhead:
     # Weight of the newest sample in the running averages: reacts within a few items yet
     # smooths the jitter of a shared network.
     _SMOOTHING = 0.3
+    # Sequential steps in a row that make a run rather than chance.
+    _RUN = 2
 
     def __init__(self, minimum: int, maximum: int) -> None:
         self._minimum = minimum
         self._maximum = maximum
         self._window = minimum
         self._behind = 0
-        self._in_run = False
+        self._streak = 0  # sequential steps in a row
         # When the consumer last got an item: the request time for an item that was ready,
         # later for one it had to wait for. Requests come this long after it.
         self._last_served_at: float | None = None
@@ -120,11 +125,14 @@ class AdaptiveReadAhead:
         elif step in (1, -1):
             if previous_at is not None:
                 self._interval = self._average(self._interval, max(0.0, now - previous_at))
-            grown = self._window + (0 if was_ready else 1)
-            self._window = min(self._maximum, max(self._minimum, grown, self._estimate()))
-            self._in_run = True
+            self._streak += 1
+            if self._streak >= self._RUN:
+                grown = self._window + (0 if was_ready else 1)
+                self._window = min(self._maximum, max(self._minimum, grown, self._estimate()))
+            else:
+                self._window = max(self._window, self._minimum)
         elif step != 0:
-            if self._in_run:
+            if self._streak >= self._RUN:
                 # Where the viewer goes on from here is unknown: split the depth the run had
                 # reached over both sides.
                 half = max(self._minimum, math.ceil(self._window / 2))
@@ -132,7 +140,7 @@ class AdaptiveReadAhead:
                 self._behind = min(half, self._maximum - half)
             else:
                 self._window = 0
-            self._in_run = False
+            self._streak = 0
         return self._window
 
     def on_load_finished(self, seconds: float) -> None:

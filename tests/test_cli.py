@@ -515,8 +515,10 @@ def test_view_without_qt_says_how_to_install_it(
 ) -> None:
     for name in [m for m in sys.modules if m.startswith(("prefetcher._viewer", "prefetcher.qt"))]:
         monkeypatch.delitem(sys.modules, name)
-    for name in QT_MODULES:
-        monkeypatch.setitem(sys.modules, name, None)  # "import qtpy" now raises ImportError
+    # Other test modules may have imported Qt already: hide every Qt module, submodules too, so
+    # that "from qtpy.QtCore import ..." raises ImportError instead of opening a real window.
+    for name in {*QT_MODULES, *(m for m in sys.modules if m.split(".")[0] in QT_MODULES)}:
+        monkeypatch.setitem(sys.modules, name, None)
     assert main(["view", str(sequence)]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1

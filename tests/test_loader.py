@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import concurrent.futures
+import gc
 import operator
 import subprocess
 import sys
 import textwrap
 import threading
 import traceback
+import weakref
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from typing import Any
 
@@ -246,6 +248,38 @@ def test_the_least_recently_requested_item_is_evicted_first(load: RecordingLoad)
             loader.get(n)
         assert held(loader) == {0, 2, 3}
         assert loader.stats().evictions == 1
+
+
+class Frame:
+    """An item that weak references can follow."""
+
+    def __init__(self, key: object) -> None:
+        self.key = key
+
+
+def test_an_evicted_item_is_freed_at_once_without_the_cycle_collector() -> None:
+    gate = threading.Event()
+
+    def load(n: int) -> Frame:
+        # Held back until request() has returned, so the loader's done-callback is attached
+        # to a future that is still running (the case that can make a reference cycle).
+        assert gate.wait(WAIT)
+        return Frame(n)
+
+    gc.disable()
+    try:
+        with PrefetchingLoader(load, cache_size=2, ahead=1) as loader:
+            future = loader.request(0)
+            gate.set()
+            first = weakref.ref(future.result(WAIT))
+            del future
+            for n in range(1, 6):
+                loader.get(n)
+            wait_until(lambda: loader.stats().pending == 0)
+            assert 0 not in held(loader)
+            assert first() is None
+    finally:
+        gc.enable()
 
 
 def test_max_bytes_evicts_completed_items_until_they_fit() -> None:
