@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+
+# Without a display Qt aborts the process unless it renders offscreen; set before any QApplication.
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
