@@ -83,9 +83,12 @@ def decode_image(
             raise exc from None
         raise renamed from exc
     if as_array:
-        # Read-only (Pillow exports its buffer as bytes): an array in the loader's cache is shared
-        # by every get(n) of that index, so it must not be changed in place. Copy it to change it.
-        return np.asarray(image)
+        # Read-only: an array in the loader's cache is shared by every get(n) of that index, so it
+        # must not be changed in place. (np.asarray of a Pillow image is read-only already, since
+        # Pillow exports its pixels as bytes; say so explicitly rather than rely on it.)
+        array = np.asarray(image)
+        array.flags.writeable = False
+        return array
     return image
 
 

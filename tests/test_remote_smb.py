@@ -156,3 +156,13 @@ def test_load_image_reads_a_share_file(run: tuple[Path, str], write_image: Write
 def test_share_user_is_the_current_unix_user(samba_server: SambaServer) -> None:
     # The server adds the current user to its own password database: no account is created.
     assert samba_server.user == getpass.getuser()
+
+
+def test_without_smbd_the_skip_reason_says_how_to_install_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import servers
+
+    monkeypatch.setattr(servers.shutil, "which", lambda *args, **kwargs: None)
+
+    assert "apt-get install samba" in (servers.smbd_missing_reason() or "")
