@@ -1,9 +1,18 @@
 """Load numbered files from a slow share with read-ahead in the direction of travel."""
 
 from ._errors import LoaderClosedError
+from ._images import load_image
 from ._loader import PrefetchingLoader
+from ._sequence import open_sequence
 from ._slow_share import SimulatedShare
 from ._stats import LoaderStats
 
-__all__ = ["LoaderClosedError", "LoaderStats", "PrefetchingLoader", "SimulatedShare"]
+__all__ = [
+    "LoaderClosedError",
+    "LoaderStats",
+    "PrefetchingLoader",
+    "SimulatedShare",
+    "load_image",
+    "open_sequence",
+]
 __version__ = "0.1.0"
