@@ -433,6 +433,8 @@ class PrefetchingLoader(Generic[K, T]):
             step = None if last is None else position - last
             if step:
                 self._direction = 1 if step > 0 else -1
+            elif step is None and length is not None and position == length - 1:
+                self._direction = -1  # a first request for the last item can only go back
             self._last_index = position
 
             entry = self._entries.get(position)

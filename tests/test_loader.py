@@ -106,6 +106,12 @@ def test_first_request_reads_forward(load: RecordingLoad) -> None:
         assert held(loader) == {50, 51, 52}
 
 
+def test_a_first_request_for_the_last_item_reads_backward(load: RecordingLoad) -> None:
+    with PrefetchingLoader(load, KEYS, ahead=2) as loader:
+        loader.get(99)
+        assert held(loader) == {97, 98, 99}
+
+
 def test_a_step_back_turns_the_read_ahead_backward(load: RecordingLoad) -> None:
     with PrefetchingLoader(load, KEYS, ahead=2) as loader:
         loader.get(50)
