@@ -31,9 +31,10 @@ _logger = logging.getLogger("prefetcher")
 # RUNNING (handed to the executor), DONE (value ready). A failed load leaves no entry behind.
 _QUEUED, _RUNNING, _DONE = 0, 1, 2
 
-# With ahead="auto" and no max_ahead: deep enough to hide a load about eight times slower than
-# the consumer's step (benchmarks/run.py measures the trade-off).
-_DEFAULT_MAX_AHEAD = 8
+# With ahead="auto" and no max_ahead: deep enough to hide a 100 ms share behind 10 ms of work per
+# item (8 reached only 1.34x the lower bound there, 16 reached 1.11x; benchmarks/run.py
+# --latency 0.1). The window only grows as deep as the measured latency needs.
+_DEFAULT_MAX_AHEAD = 16
 
 
 class _Entry:
@@ -96,10 +97,11 @@ class PrefetchingLoader(Generic[K, T]):
         keys: Any sequence (file paths, say). Without keys the loader is open-ended: any
             ``n >= 0`` is valid, as for numbered files that may still be arriving.
         cache_size: How many requested items to keep, least recently requested evicted first.
-        ahead: How many items to read ahead of each request, in the direction of the last step
-            (0 disables prefetching), or ``"auto"`` for a window that grows on a sequential run
-            and drops to nothing on random access, up to ``max_ahead``.
-        max_ahead: The largest window of ``ahead="auto"`` (default 8). Only with ``"auto"``.
+        ahead: ``"auto"`` (the default) for a window that grows on a sequential run as deep as
+            the measured load time needs, up to ``max_ahead``, and drops to nothing on random
+            access; or a fixed number of items to read ahead of each request in the direction
+            of the last step (0 disables prefetching).
+        max_ahead: The largest window of ``ahead="auto"`` (default 16). Only with ``"auto"``.
         max_workers: How many loads the loader keeps in flight. Defaults to the read-ahead
             window plus one, so a requested item finds a free worker while the window loads.
             With a caller's executor it also limits what the loader hands that executor.
@@ -112,8 +114,8 @@ class PrefetchingLoader(Generic[K, T]):
             numpy arrays, Pillow images and bytes-like objects and falls back to
             :func:`sys.getsizeof`. Called in the worker that loaded the item.
 
-    Memory is bounded: the loader never holds more than ``cache_size + ahead`` entries
-    (``cache_size + max_ahead`` with ``"auto"``), loads in flight included.
+    Memory is bounded: the loader never holds more than ``cache_size + max_ahead`` entries with
+    ``"auto"`` (``cache_size + ahead`` with a fixed window), loads in flight included.
 
     Every method may be called from any thread at the same time. ``load``, ``sizeof`` and the
     done-callbacks of futures from :meth:`request` run in the worker that finished the load
@@ -136,7 +138,7 @@ class PrefetchingLoader(Generic[K, T]):
         keys: Sequence[K] | None = None,
         *,
         cache_size: int = 10,
-        ahead: int | Literal["auto"] = 1,
+        ahead: int | Literal["auto"] = "auto",
         max_ahead: int | None = None,
         max_workers: int | None = None,
         executor: Executor | None = None,
