@@ -170,20 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=0.02,
         help="seconds of processing per frame in your loop (default 0.02)",
     )
-    demo.add_argument(
-        "--ahead",
-        metavar="N|auto",
-        type=_ahead,
-        default="auto",
-        help="read-ahead window: N >= 0, or 'auto' to grow it on sequential access (default)",
-    )
-    demo.add_argument(
-        "--workers",
-        metavar="N",
-        type=_positive_int,
-        default=None,
-        help="loader threads (default: the loader's own default)",
-    )
+    _add_loader_options(demo)
     demo.add_argument(
         "--pattern",
         choices=("forward", "backward", "viewer", "random"),
@@ -228,20 +215,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="index to stop before (default: the end)",
     )
     scan.add_argument("--reverse", action="store_true", help="walk from the last frame back")
-    scan.add_argument(
-        "--ahead",
-        metavar="N|auto",
-        type=_ahead,
-        default="auto",
-        help="read-ahead window: N >= 0, or 'auto' to grow it on sequential access (default)",
-    )
-    scan.add_argument(
-        "--workers",
-        metavar="N",
-        type=_positive_int,
-        default=None,
-        help="loader threads (default: the loader's own default)",
-    )
+    _add_loader_options(scan)
     scan.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
     scan.add_argument("--quiet", action="store_true", help="no progress bar")
     scan.set_defaults(handler=_run_scan)
@@ -258,22 +232,27 @@ def build_parser() -> argparse.ArgumentParser:
     view.add_argument(
         "--start", metavar="N", type=_index, default=0, help="index shown first (default 0)"
     )
-    view.add_argument(
+    _add_loader_options(view)
+    view.set_defaults(handler=_run_view)
+    return parser
+
+
+def _add_loader_options(command: argparse.ArgumentParser) -> None:
+    """The loader's own settings, the same for every command that makes a loader."""
+    command.add_argument(
         "--ahead",
         metavar="N|auto",
         type=_ahead,
         default="auto",
         help="read-ahead window: N >= 0, or 'auto' to grow it on sequential access (default)",
     )
-    view.add_argument(
+    command.add_argument(
         "--workers",
         metavar="N",
         type=_positive_int,
         default=None,
         help="loader threads (default: the loader's own default)",
     )
-    view.set_defaults(handler=_run_view)
-    return parser
 
 
 def _run_demo(args: argparse.Namespace) -> int:
