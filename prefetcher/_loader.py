@@ -296,6 +296,7 @@ class PrefetchingLoader(Generic[K, T]):
         Use it when files were rewritten. A load already running for the item finishes and its
         waiters get its result, but it is not kept.
         """
+        self._raise_if_closed()
         position = None if index is None else self._normalize(index, self._length())
         with self._lock:
             self._raise_if_closed()
@@ -592,7 +593,7 @@ class PrefetchingLoader(Generic[K, T]):
             try:
                 entry.key = entry.index if self._keys is None else self._keys[entry.index]
                 submission = self._executor.submit(self._load, entry.key)
-            except BaseException as exc:  # shut down, broken pool, or a failing keys[n]
+            except Exception as exc:  # shut down, broken pool, or a failing keys[n]
                 if isinstance(exc, RuntimeError) and self._closed:
                     exc = LoaderClosedError("the loader closed before the load started")
                 self._finish(entry, None, exc)
