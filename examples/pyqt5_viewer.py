@@ -173,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--frames", type=int, default=300, help="generated frames (default 300)")
     parser.add_argument("--latency", type=float, default=0.06, help="share latency in s (0.06)")
     parser.add_argument("--start", type=int, default=0, help="first index shown (default 0)")
-    parser.add_argument("--ahead", default="4", help="read-ahead: a number or 'auto' (default 4)")
+    parser.add_argument("--ahead", default="auto", help="read-ahead: a number or 'auto' (default)")
     parser.add_argument("--workers", type=int, default=None, help="loader threads")
     parser.add_argument("--screenshot", metavar="PNG", help=argparse.SUPPRESS)
     parser.add_argument(

@@ -293,7 +293,7 @@ def run(
     source: str,
     *,
     start: int = 0,
-    ahead: int | str = 1,
+    ahead: int | str = "auto",
     workers: int | None = None,
 ) -> int:
     """Open a window on ``source`` (anything :func:`~prefetcher.open_sequence` takes) and run it.
