@@ -102,9 +102,10 @@ class PrefetchingLoader(Generic[K, T]):
             access; or a fixed number of items to read ahead of each request in the direction
             of the last step (0 disables prefetching).
         max_ahead: The largest window of ``ahead="auto"`` (default 16). Only with ``"auto"``.
-        max_workers: How many loads the loader keeps in flight. Defaults to the read-ahead
+        max_workers: How many loads the loader keeps in flight: a prefetch goes to the executor
+            only while fewer are running, a requested item at once. Defaults to the read-ahead
             window plus one, so a requested item finds a free worker while the window loads.
-            With a caller's executor it also limits what the loader hands that executor.
+            Applies to a caller's executor too.
         executor: A :class:`concurrent.futures.Executor` to run loads on. The caller owns it:
             :meth:`close` never shuts it down. By default the loader owns a
             :class:`~concurrent.futures.ThreadPoolExecutor` of ``max_workers`` threads.
