@@ -180,10 +180,20 @@ class PrefetchingLoader(Generic[K, T]):
         self._max_bytes = max_bytes
         self._sizeof: Callable[[Any], int] = sizeof if sizeof is not None else default_sizeof
         self._owns_executor = executor is None
+        # The idents of the owned executor's threads, so that close() called from one of them
+        # (in a done-callback) does not wait for itself.
+        self._worker_idents: set[int] = set()
         self._executor: Executor = (
             executor
             if executor is not None
-            else ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="prefetcher")
+            else ThreadPoolExecutor(
+                max_workers=max_workers,
+                thread_name_prefix="prefetcher",
+                # A module-level function: a bound method here would keep the loader alive for
+                # as long as its threads run.
+                initializer=_note_worker,
+                initargs=(self._worker_idents,),
+            )
         )
         if self._owns_executor:
             # A loader dropped without close() still lets its threads go.
@@ -344,7 +354,9 @@ class PrefetchingLoader(Generic[K, T]):
         if already_closed and not wait:
             return
         if self._owns_executor:
-            self._executor.shutdown(wait=wait, cancel_futures=True)
+            # A worker cannot wait for its own thread to end: from there, close without waiting.
+            in_worker = threading.get_ident() in self._worker_idents
+            self._executor.shutdown(wait=wait and not in_worker, cancel_futures=True)
         elif not already_closed:
             # A caller's executor stays up: cancel what it has not started, outside the lock
             # because cancel() runs the done-callbacks.
@@ -666,6 +678,10 @@ class PrefetchingLoader(Generic[K, T]):
                 future.set_exception(error)
         if to_start:
             self._start(to_start)
+
+
+def _note_worker(idents: set[int]) -> None:
+    idents.add(threading.get_ident())
 
 
 def _check_int(name: str, value: object, minimum: int) -> None:

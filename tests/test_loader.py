@@ -478,6 +478,26 @@ def test_close_waits_for_running_loads_and_leaves_no_thread(load: RecordingLoad)
     assert loader_threads() == []
 
 
+def test_close_from_a_done_callback_in_a_worker_does_not_wait_for_itself(
+    load: RecordingLoad,
+) -> None:
+    gate = load.gate("0.png")
+    closed = concurrent.futures.Future[None]()
+    loader = PrefetchingLoader(load, KEYS, ahead=0)
+
+    def close_loader(_: object) -> None:
+        try:
+            loader.close()
+            closed.set_result(None)
+        except BaseException as error:
+            closed.set_exception(error)
+
+    loader.request(0).add_done_callback(close_loader)
+    gate.set()  # the callback now runs in the worker that loaded item 0
+    closed.result(WAIT)
+    assert loader.closed
+
+
 def test_close_is_idempotent(load: RecordingLoad) -> None:
     loader = PrefetchingLoader(load, KEYS)
     loader.get(0)
