@@ -562,6 +562,19 @@ def test_close_cancels_what_a_callers_executor_has_not_started(load: RecordingLo
     assert "1.png" not in load.calls
 
 
+def test_a_loader_dropped_without_close_lets_its_threads_go(load: RecordingLoad) -> None:
+    def use_and_drop() -> weakref.ref[PrefetchingLoader[str, Any]]:
+        loader = PrefetchingLoader(load, KEYS, ahead=2)
+        loader.get(0)
+        wait_until(lambda: loader.stats().pending == 0)
+        return weakref.ref(loader)
+
+    dropped = use_and_drop()
+    gc.collect()
+    assert dropped() is None
+    wait_until(lambda: not loader_threads())
+
+
 def test_a_program_that_forgets_close_still_exits() -> None:
     program = textwrap.dedent(
         """
