@@ -324,12 +324,13 @@ class PrefetchingLoader(Generic[K, T]):
     def stats(self) -> LoaderStats:
         """Return a snapshot of the counters (allowed after :meth:`close` too)."""
         with self._lock:
+            ready = self._ready_count()
             return LoaderStats(
                 **self._counts,
                 wait_seconds=self._wait_seconds,
                 ahead=self._policy.window,
-                cached=sum(1 for e in self._entries.values() if e.state == _DONE),
-                pending=sum(1 for e in self._entries.values() if e.state != _DONE),
+                cached=ready,
+                pending=len(self._entries) - ready,
             )
 
     def close(self, wait: bool = True) -> None:
@@ -385,13 +386,16 @@ class PrefetchingLoader(Generic[K, T]):
 
     def __repr__(self) -> str:
         with self._lock:
-            ready = sum(1 for e in self._entries.values() if e.state == _DONE)
+            ready = self._ready_count()
             loading = len(self._entries) - ready
             window = self._policy.window
         return (
             f"<PrefetchingLoader ready={ready} loading={loading} ahead={window} "
             f"closed={self._closed}>"
         )
+
+    def _ready_count(self) -> int:
+        return sum(1 for e in self._entries.values() if e.state == _DONE)
 
     # -- the request path -------------------------------------------------------------------
 
@@ -644,10 +648,10 @@ class PrefetchingLoader(Generic[K, T]):
             entry.submission = None
             self._in_flight -= 1
             held = self._entries.get(entry.index) is entry
+            entry.state = _DONE
             if error is None:
                 self._counts["loads_completed"] += 1
                 self._policy.on_load_finished(finished_at - entry.started_at)
-                entry.state = _DONE
                 if held:
                     entry.value = value
                     entry.size = size
@@ -663,9 +667,7 @@ class PrefetchingLoader(Generic[K, T]):
                 if not isinstance(error, LoaderClosedError):
                     self._counts["loads_failed"] += 1
                 if held:
-                    entry.state = _DONE
                     self._remove(entry)  # a failure is not cached: the next get loads again
-                entry.state = _DONE
                 if entry.future is None and not isinstance(error, LoaderClosedError):
                     _logger.debug("prefetch of item %d failed", entry.index, exc_info=error)
             future = entry.future
