@@ -7,8 +7,10 @@ import os
 # Without a display Qt aborts the process unless it renders offscreen; set before any QApplication.
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
+import importlib.util
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -67,3 +69,17 @@ def samba_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[servers.S
 
 
 # --- end of issue 4 ------------------------------------------------------------------------------
+
+
+# --- the example programs -------------------------------------------------------------------------
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+def load_example(name: str) -> Any:
+    """Import ``examples/<name>.py`` as a module (the examples are scripts, not a package)."""
+    spec = importlib.util.spec_from_file_location(f"example_{name}", EXAMPLES / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

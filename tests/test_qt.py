@@ -7,7 +7,6 @@ import os
 # Before any Qt import: without a display Qt aborts unless it renders offscreen.
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-import importlib.util
 import logging
 import pathlib
 import threading
@@ -21,6 +20,7 @@ pytest.importorskip("qtpy")
 pytest.importorskip("pytestqt")
 
 import numpy as np
+from conftest import load_example
 from PIL import Image
 from qtpy.QtCore import QCoreApplication, QEvent, QObject, QThread, Signal
 
@@ -29,7 +29,6 @@ from prefetcher.qt import QtPrefetcher, describe_error
 
 WAIT = 10.0  # seconds; bound for every wait, never reached unless something is broken
 WAIT_MS = int(WAIT * 1000)
-EXAMPLES = pathlib.Path(__file__).resolve().parent.parent / "examples"
 
 
 class GatedLoad:
@@ -349,14 +348,6 @@ def test_describe_error_includes_the_notes() -> None:
 
 
 # --- examples/qt_worker.py: the user's worker-thread structure, loading through loader.get(n) ---
-
-
-def load_example(name: str) -> Any:
-    spec = importlib.util.spec_from_file_location(f"example_{name}", EXAMPLES / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ import os
 # Before any Qt import: without a display Qt aborts unless it renders offscreen.
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-import importlib.util
 import pathlib
 import subprocess
 import sys
@@ -21,6 +20,7 @@ pytest.importorskip("qtpy")
 pytest.importorskip("pytestqt")
 
 import numpy as np
+from conftest import EXAMPLES, load_example
 from PIL import Image
 from qtpy.QtCore import QEvent, Qt, QTimer
 from qtpy.QtGui import QImage, QKeyEvent
@@ -31,7 +31,6 @@ from prefetcher._images import load_image
 from prefetcher._sequence import open_sequence
 from prefetcher._viewer import ViewerWindow, run, to_qimage
 
-EXAMPLES = pathlib.Path(__file__).resolve().parent.parent / "examples"
 WAIT = 10.0
 WAIT_MS = int(WAIT * 1000)
 FRAMES = 25
@@ -98,14 +97,6 @@ def open_viewer(
     yield open_
     for window in opened:
         window.close()
-
-
-def load_example(name: str) -> Any:
-    spec = importlib.util.spec_from_file_location(f"example_{name}", EXAMPLES / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def paths(frames: pathlib.Path) -> list[str]:
