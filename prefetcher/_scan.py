@@ -14,7 +14,7 @@ from typing import Any, Literal
 from tqdm import tqdm  # type: ignore[import-untyped,unused-ignore]
 
 from prefetcher._cli import CLIError, describe_missing
-from prefetcher._loader import PrefetchingLoader
+from prefetcher._tiers import AnyLoader
 from prefetcher._remote import display_name, is_url, url_filesystem
 from prefetcher._sequence import open_sequence
 
@@ -82,7 +82,7 @@ def run_scan(args: argparse.Namespace) -> int:
 
 def _open(
     source: str, *, ahead: int | Literal["auto"], workers: int | None
-) -> PrefetchingLoader[Any, Any]:
+) -> AnyLoader:
     # One file is a sequence of one: "is this file readable?" is a fair question to ask.
     sequence: str | list[str] = [source] if os.path.isfile(source) else source
     try:
@@ -93,7 +93,7 @@ def _open(
         raise CLIError(str(exc), status=2) from exc
 
 
-def _name(loader: PrefetchingLoader[Any, Any], source: str, index: int) -> str:
+def _name(loader: AnyLoader, source: str, index: int) -> str:
     keys = loader.keys
     return display_name(str(keys[index]) if keys is not None else source.format(index))
 
@@ -119,7 +119,7 @@ class _Indices:
     error; without --stop the first missing file is the end of the sequence, not an error.
     """
 
-    def __init__(self, loader: PrefetchingLoader[Any, Any], args: argparse.Namespace) -> None:
+    def __init__(self, loader: AnyLoader, args: argparse.Namespace) -> None:
         self.ends_at_missing_file = False
         self._ended = False
         self._next = 0

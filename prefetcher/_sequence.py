@@ -9,11 +9,13 @@ import os
 import re
 import string
 from collections.abc import Sequence
+from functools import partial
 from typing import Any, Literal, overload
 
 import numpy.typing as npt
 from PIL import Image
 
+from prefetcher._image_sequence import ImageSequence, open_tiered
 from prefetcher._images import load_image
 from prefetcher._loader import PrefetchingLoader
 from prefetcher._remote import display_name, is_url, url_filesystem
@@ -71,22 +73,22 @@ def open_sequence(
     mode: str | None = ...,
     as_array: Literal[False] = ...,
     **loader_options: Any,
-) -> PrefetchingLoader[Any, Image.Image]: ...
+) -> ImageSequence[Image.Image]: ...
 @overload
 def open_sequence(
     source: _Source, *, mode: str | None = ..., as_array: Literal[True], **loader_options: Any
-) -> PrefetchingLoader[Any, npt.NDArray[Any]]: ...
+) -> ImageSequence[npt.NDArray[Any]]: ...
 @overload
 def open_sequence(
     source: _Source, *, mode: str | None = ..., as_array: bool = ..., **loader_options: Any
-) -> PrefetchingLoader[Any, Image.Image | npt.NDArray[Any]]: ...
+) -> ImageSequence[Image.Image | npt.NDArray[Any]]: ...
 def open_sequence(
     source: _Source,
     *,
     mode: str | None = None,
     as_array: bool = False,
     **loader_options: Any,
-) -> PrefetchingLoader[Any, Any]:
+) -> ImageSequence[Any]:
     """Open a numbered sequence of images as a :class:`PrefetchingLoader` of decoded images.
 
     ``source`` may be:
@@ -110,7 +112,11 @@ def open_sequence(
         source: Directory, glob pattern, numbered template, or sequence of paths (or URLs).
         mode: Pillow mode to convert every image to, or ``None``.
         as_array: Items are read-only numpy arrays instead of Pillow images.
-        **loader_options: Passed to :class:`PrefetchingLoader` (``cache_size``, ``ahead``, ...).
+        **loader_options: Passed to :class:`PrefetchingLoader` (``cache_size``, ``ahead``, ...),
+            except the tiers' own (docs/tiers.rst): ``raw_bytes`` (bytes of files kept in
+            memory, default 256 MB, 0 disables), ``raw_ahead`` (their read-ahead beyond the
+            decoded window), ``disk_cache`` / ``disk_cache_bytes`` (a local directory that keeps
+            the files across runs), ``check_files`` (one stat per read; default True).
 
     Returns:
         The loader; ``loader.keys`` holds the resolved paths (``None`` for a template).
@@ -133,13 +139,17 @@ def open_sequence(
         if not isinstance(path, str):
             raise TypeError(f"source must be a str path, not {type(path).__name__}")
         if _is_template(path):
-            numbered = _LoadNumbered(path, mode, as_array)
-            return PrefetchingLoader(numbered, None, **loader_options)
+            return open_tiered(
+                keys=None, template=path, relist=None, mode=mode, as_array=as_array,
+                options=loader_options,
+            )
         keys: tuple[str, ...]
         # A local directory whose name has a "[" is a directory, not a pattern.
         is_glob = bool(_GLOB_MAGIC.search(path)) and (is_url(path) or not os.path.exists(path))
-        keys = _glob(path) if is_glob else _list_directory(path)
+        relist = partial(_glob if is_glob else _list_directory, path)
+        keys = relist()
     elif isinstance(source, Sequence):
+        relist = None
         keys = tuple(_as_path(item) for item in source)
         if not keys:
             raise ValueError("source is an empty sequence of paths")
@@ -148,7 +158,10 @@ def open_sequence(
             "source must be a directory, glob pattern, numbered template or sequence of paths, "
             f"not {type(source).__name__}"
         )
-    return PrefetchingLoader(_LoadImage(mode, as_array), keys, **loader_options)
+    return open_tiered(
+        keys=keys, template=None, relist=relist, mode=mode, as_array=as_array,
+        options=loader_options,
+    )
 
 
 def _as_path(item: object) -> str:

@@ -19,7 +19,7 @@ from qtpy.QtCore import Qt, Signal, Slot  # type: ignore[attr-defined]
 from qtpy.QtGui import QCloseEvent, QImage, QKeyEvent, QPixmap, QResizeEvent
 from qtpy.QtWidgets import QApplication, QLabel, QMainWindow, QWidget
 
-from prefetcher._loader import PrefetchingLoader
+from prefetcher._tiers import AnyLoader
 from prefetcher.qt import QtPrefetcher
 
 __all__ = ["ViewerWindow", "run", "to_qimage"]
@@ -104,7 +104,7 @@ class ViewerWindow(QMainWindow):
 
     def __init__(
         self,
-        loader: PrefetchingLoader[Any, Any],
+        loader: AnyLoader,
         *,
         start: int = 0,
         name_of: Callable[[int], str] | None = None,

@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     import os
     from collections.abc import Sequence
 
-    from prefetcher._loader import PrefetchingLoader
+    from prefetcher._tiers import AnyLoader
 
 __all__ = ["QtPrefetcher", "describe_error"]
 
@@ -66,7 +66,7 @@ class _Bridge(QObject):
 
     finished = Signal(object, object)  # (index, future); emitted from worker threads
 
-    def __init__(self, loader: PrefetchingLoader[Any, Any]) -> None:
+    def __init__(self, loader: AnyLoader) -> None:
         super().__init__()
         self.loader = loader
         # Guards closed and every finished.emit(): once close() has set closed under it, no
@@ -138,7 +138,7 @@ class QtPrefetcher(QObject):
     #: Like ``failed``, only for the latest request (:attr:`current`).
     current_failed = Signal(int, str)
 
-    def __init__(self, loader: PrefetchingLoader[Any, Any], parent: QObject | None = None) -> None:
+    def __init__(self, loader: AnyLoader, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._loader = loader
         self._current: int | None = None
@@ -177,7 +177,7 @@ class QtPrefetcher(QObject):
         return cls(open_sequence(source, mode=mode, as_array=as_array, **loader_options), parent)
 
     @property
-    def loader(self) -> PrefetchingLoader[Any, Any]:
+    def loader(self) -> AnyLoader:
         """The wrapped loader (for ``stats()``, ``keys``, ``len``)."""
         return self._loader
 

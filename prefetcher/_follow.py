@@ -1,0 +1,76 @@
+"""Following a sequence that grows: wait for the next frame, yield it once it is complete."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any, Protocol, TypeVar
+
+from ._fetch import Signature
+
+__all__ = ["POLL_INTERVAL", "Followable", "follow"]
+
+T = TypeVar("T", covariant=True)
+
+#: Seconds between two looks at the share while waiting for a frame (``iter_follow(poll=...)``).
+POLL_INTERVAL = 0.25
+
+
+class Followable(Protocol[T]):
+    """What :func:`follow` needs of a sequence."""
+
+    def frame_state(self, index: int) -> tuple[bool, Signature | None]:
+        """(whether a later frame exists, the frame's signature or ``None`` if it is missing)."""
+
+    def relist(self) -> None:
+        """Look for new files (a directory or glob source); nothing for the others."""
+
+    def get_checked(self, index: int, signature: Signature) -> tuple[bool, T]:
+        """Item ``index``, and whether it was read from the file as ``signature`` describes."""
+
+    def invalidate(self, index: int | None = None) -> None:
+        """Forget item ``index``."""
+
+
+def follow(
+    sequence: Followable[Any],
+    start: int,
+    *,
+    poll: float,
+    idle: float | None,
+    stop: threading.Event | None,
+) -> Iterator[Any]:
+    """Yield frames ``start, start + 1, ...`` as they become complete.
+
+    A frame is complete when a later frame exists (acquisition writes frames in order), or when
+    it is the newest one and its size and modification time stayed the same over two polls
+    ``poll`` seconds apart (and it is not empty). A frame read before it was complete (by the
+    read-ahead, say) is dropped and read again. Ends when no frame became complete for ``idle``
+    seconds (``None``: never), or when ``stop`` is set; the caller may also just stop iterating.
+    """
+    waiter = stop if stop is not None else threading.Event()
+    index = start
+    newest: tuple[int, Signature] | None = None  # the newest frame's signature at the last poll
+    progress_at = time.monotonic()
+    while not waiter.is_set():
+        later, signature = sequence.frame_state(index)
+        complete = signature is not None and (
+            later or (newest == (index, signature) and signature[0] > 0)
+        )
+        if complete:
+            assert signature is not None
+            matches, item = sequence.get_checked(index, signature)
+            if matches:
+                yield item
+                index += 1
+                newest = None
+                progress_at = time.monotonic()
+                continue
+            # Read while it was still being written: read it again once it has settled.
+            sequence.invalidate(index)
+        newest = None if signature is None else (index, signature)
+        if idle is not None and time.monotonic() - progress_at >= idle:
+            return
+        waiter.wait(poll)
+        sequence.relist()

@@ -1,0 +1,237 @@
+"""Two loaders in a chain: a fetch stage (raw bytes, say) in front of a decode stage."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future
+from typing import Any, Generic, TypeVar, overload
+
+from ._errors import LoaderClosedError
+from ._loader import PrefetchingLoader
+from ._stats import LoaderStats
+
+__all__ = ["AnyLoader", "TieredLoader", "TieredStats", "chain"]
+
+K = TypeVar("K")
+B = TypeVar("B")
+T = TypeVar("T")
+
+
+@dataclasses.dataclass(frozen=True)
+class TieredStats(LoaderStats):
+    """The counters of a :class:`TieredLoader`: the decode stage's, plus each tier's own.
+
+    The inherited fields are the decode stage's (what callers of ``get`` see), so code written
+    for :class:`LoaderStats` reads a tiered loader's figures unchanged. ``raw`` holds the fetch
+    stage's counters: its ``requests`` are the decode stage's loads, and its ``hits`` the items
+    decoded from bytes already in memory, without a read. ``disk`` is the local-disk tier's,
+    when there is one.
+
+    Example:
+        >>> from prefetcher import PrefetchingLoader, chain
+        >>> fetch = PrefetchingLoader(lambda n: str(n).encode(), ahead=0)
+        >>> with chain(fetch, lambda data, key: int(data), ahead=0, cache_size=1) as loader:
+        ...     _ = loader.get(1), loader.get(2), loader.get(1)
+        ...     stats = loader.stats()
+        >>> (stats.misses, stats.raw.requests, stats.raw.hits)
+        (3, 3, 1)
+    """
+
+    #: The fetch stage's counters.
+    raw: LoaderStats = dataclasses.field(default_factory=LoaderStats)
+    #: The local-disk tier's counters (a :class:`~prefetcher.DiskStats`), or ``None``.
+    disk: Any = None
+
+    @classmethod
+    def of(cls, decoded: LoaderStats, raw: LoaderStats, disk: Any = None) -> TieredStats:
+        """Combine a decode stage's and a fetch stage's snapshots."""
+        return cls(**dataclasses.asdict(decoded), raw=raw, disk=disk)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Decode(Generic[K, B, T]):
+    """The decode stage's ``load``: the fetch stage's item ``n``, decoded."""
+
+    fetch: PrefetchingLoader[K, B]
+    decode: Callable[[B, Any], T]
+
+    def __call__(self, index: int) -> T:
+        keys = self.fetch.keys
+        key = index if keys is None else keys[index]
+        # get(), not a private peek: the fetch stage sees the front of the decode stage's window
+        # move one item per step, so its own read-ahead runs that much further ahead.
+        return self.decode(self.fetch.get(index), key)
+
+
+class _Indices(Sequence[int]):
+    """``range(len(keys))`` that follows ``keys`` as it grows: the decode stage's keys."""
+
+    def __init__(self, keys: Sequence[Any]) -> None:
+        self._keys = keys
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    @overload
+    def __getitem__(self, index: int) -> int: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[int]: ...
+    def __getitem__(self, index: int | slice) -> int | Sequence[int]:
+        return range(len(self._keys))[index]
+
+
+class TieredLoader(Generic[K, T]):
+    """A decode stage in front of a fetch stage: two :class:`PrefetchingLoader` s in a chain.
+
+    Item ``n`` is ``decode(fetch.get(n), key)``, loaded by a decode loader of its own, which
+    reads ahead and keeps ``cache_size`` decoded items as any loader does. Each stage keeps its
+    own items within its own bounds -- a deep, byte-bounded cache of cheap raw bytes behind a
+    shallow one of big decoded frames, say -- so going back to an item whose bytes are still
+    held decodes it again without a read. The decode stage's loads are the fetch stage's
+    requests: the fetch stage sees the front of the decoded window advance one item per step,
+    and its own read-ahead (its ``ahead``) runs that far beyond it.
+
+    Args:
+        fetch: The first stage. The tiered loader owns it from now on and closes it.
+        decode: Called in a decode worker as ``decode(item, key)`` with the fetch stage's item
+            ``n`` and ``fetch.keys[n]`` (``n`` for an open-ended fetch loader).
+        **options: Passed to the decode stage's :class:`PrefetchingLoader` (``cache_size``,
+            ``ahead``, ``max_workers``, ``max_bytes`` ...; its ``executor`` must run threads,
+            since its loads call ``fetch.get``).
+
+    Everything else works as on a :class:`PrefetchingLoader`: ``get``, ``request``, ``len``,
+    iteration, ``invalidate`` (both stages), ``close`` (both), a context manager; ``stats()``
+    gives a :class:`TieredStats` and ``repr`` shows both stages. A failing fetch or decode
+    raises from ``get(n)`` with the notes of each stage naming the index and the key.
+
+    Example:
+        >>> from prefetcher import PrefetchingLoader, chain
+        >>> fetch = PrefetchingLoader(lambda n: f"{n}".encode(), ahead=4, max_bytes=2**20)
+        >>> with chain(fetch, lambda data, key: int(data) * 10, ahead=1) as loader:
+        ...     loader.get(3)
+        30
+    """
+
+    def __init__(
+        self,
+        fetch: PrefetchingLoader[K, Any],
+        decode: Callable[[Any, K], T],
+        **options: Any,
+    ) -> None:
+        if not isinstance(fetch, PrefetchingLoader):
+            raise TypeError(f"fetch must be a PrefetchingLoader, got {type(fetch).__name__}")
+        if not callable(decode):
+            raise TypeError(f"decode must be callable, got {decode!r}")
+        keys = fetch.keys
+        try:
+            self._decoded: PrefetchingLoader[int, T] = PrefetchingLoader(
+                _Decode(fetch, decode), None if keys is None else _Indices(keys), **options
+            )
+        except BaseException:
+            fetch.close(wait=False)
+            raise
+        self._fetch = fetch
+
+    @property
+    def fetch_stage(self) -> PrefetchingLoader[K, Any]:
+        """The first stage (raw bytes, for :func:`~prefetcher.open_sequence`)."""
+        return self._fetch
+
+    @property
+    def decode_stage(self) -> PrefetchingLoader[int, T]:
+        """The second stage, which ``get`` asks."""
+        return self._decoded
+
+    @property
+    def keys(self) -> Sequence[K] | None:
+        """The fetch stage's keys, or ``None`` for an open-ended loader."""
+        return self._fetch.keys
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` has been called."""
+        return self._decoded.closed
+
+    def get(self, index: int, timeout: float | None = None) -> T:
+        """Return item ``index``, decoded; as :meth:`PrefetchingLoader.get`."""
+        return self._decoded.get(index, timeout)
+
+    __getitem__ = get
+
+    def request(self, index: int) -> Future[T]:
+        """A future for item ``index``; as :meth:`PrefetchingLoader.request`."""
+        return self._decoded.request(index)
+
+    def invalidate(self, index: int | None = None) -> None:
+        """Forget item ``index`` (or every item) in both stages: the next request reads again."""
+        # The fetch stage first: a decode that starts in between must not find the old bytes.
+        self._fetch.invalidate(index)
+        self._decoded.invalidate(index)
+
+    def stats(self) -> TieredStats:
+        """A snapshot of both stages' counters (allowed after :meth:`close` too)."""
+        return TieredStats.of(self._decoded.stats(), self._fetch.stats())
+
+    def close(self, wait: bool = True) -> None:
+        """Close the decode stage, then the fetch stage; idempotent.
+
+        The decode stage goes first: its running loads may be waiting for the fetch stage.
+        """
+        try:
+            self._decoded.close(wait)
+        finally:
+            self._fetch.close(wait)
+
+    def __enter__(self) -> TieredLoader[K, T]:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __len__(self) -> int:
+        if self.closed:
+            raise LoaderClosedError("the loader is closed")
+        return len(self._decoded)
+
+    def __iter__(self) -> Iterator[T]:
+        """Yield the items in order, reading ahead; only with keys."""
+        length = len(self)  # raises at once, not at the first next()
+        return (self.get(index) for index in range(length))
+
+    def __repr__(self) -> str:
+        return (
+            f"<{type(self).__name__} decoded={_inner(self._decoded)} "
+            f"raw={_inner(self._fetch)} closed={self.closed}>"
+        )
+
+
+def _inner(loader: PrefetchingLoader[Any, Any]) -> str:
+    """A stage's repr without its class name and closed flag: ``(ready=3 loading=2 ahead=4)``."""
+    shown = repr(loader).strip("<>").split(" ", 1)[-1]
+    words = [word for word in shown.split() if not word.startswith("closed=")]
+    return "(" + " ".join(words) + ")"
+
+
+def chain(
+    fetch: PrefetchingLoader[K, Any], decode: Callable[[Any, K], T], **options: Any
+) -> TieredLoader[K, T]:
+    """Put ``fetch``'s ``get`` in front of a decode stage: a :class:`TieredLoader`.
+
+    ``chain(fetch, decode, **options)`` is ``TieredLoader(fetch, decode, **options)``: item ``n``
+    is ``decode(fetch.get(n), fetch.keys[n])``, decoded in a loader of its own built with
+    ``options``. Give each stage its own bounds: the fetch stage a byte budget
+    (``max_bytes``) and a deep ``ahead``, the decode stage a small ``cache_size``.
+
+    Example:
+        >>> from prefetcher import PrefetchingLoader, chain
+        >>> raw = PrefetchingLoader(lambda n: bytes([n]) * 4, ahead=8, max_bytes=256 * 2**20)
+        >>> with chain(raw, lambda data, key: sum(data), cache_size=4) as frames:
+        ...     frames.get(2)
+        8
+    """
+    return TieredLoader(fetch, decode, **options)
+
+
+#: Either kind of loader, for code that takes what :func:`~prefetcher.open_sequence` returns.
+AnyLoader = PrefetchingLoader[Any, Any] | TieredLoader[Any, Any]
