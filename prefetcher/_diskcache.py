@@ -60,7 +60,7 @@ class DiskStats:
     writes: int = 0
     #: Entries found cut short or damaged: dropped, and read from the share again.
     corrupt: int = 0
-    #: Errors of the local disk (a failed write disables the tier).
+    #: Errors of the local disk (the first one disables the tier).
     errors: int = 0
     #: Whether the tier is still in use.
     enabled: bool = True
@@ -74,8 +74,8 @@ class DiskTier:
     A thin layer over :class:`diskcache.Cache` (safe for several threads and processes at once,
     and it survives a restart) that adds what a cache of a share's files needs: every value is
     checked against its stored length and digest, and dropped when it does not match; an error
-    writing to the local disk (full, read only, over a quota) disables the tier with one warning
-    instead of failing the load.
+    of the local disk (full, read only, over a quota) disables the tier with one warning instead
+    of failing the load.
 
     Pickles as its settings: a process that unpickles it opens the same directory.
     """
@@ -110,6 +110,7 @@ class DiskTier:
                     self._directory,
                     size_limit=self._size_limit,
                     eviction_policy="least-recently-used",
+                    cull_limit=1,
                 )
             return self._cache
 
@@ -134,8 +135,8 @@ class DiskTier:
         try:
             stored = cache.get(key, default=None)
         except (OSError, sqlite3.Error) as exc:
-            self._count("errors")
-            _logger.debug("reading the disk cache %s failed", self._directory, exc_info=exc)
+            # A read writes too (least-recently-used keeps access times): a full disk shows here.
+            self._disable(exc)
             return None
         if stored is None:
             self._count("misses")
@@ -159,21 +160,30 @@ class DiskTier:
         cache = self._open()
         try:
             cache.set(key, pack(data))
+            # set() evicts one entry (cull_limit=1, least recently used first), which keeps the
+            # bound while files are about the same size; a larger file may need more.
+            if cache.volume() > self._size_limit:
+                cache.cull()
         except (OSError, sqlite3.Error) as exc:
-            with self._lock:
-                self._counts["errors"] += 1
-                first, self._enabled = self._enabled, False
-            if first:
-                # Outside the lock: warnings.warn runs user code (filters, showwarning).
-                warnings.warn(
-                    f"prefetcher: the disk cache {self._directory!r} could not store a file "
-                    f"({type(exc).__name__}: {exc}); it is disabled for this loader, files are "
-                    "read from the share",
-                    RuntimeWarning,
-                    stacklevel=2,
-                )
+            self._disable(exc)
             return
         self._count("writes")
+
+    def _disable(self, error: BaseException) -> None:
+        with self._lock:
+            self._counts["errors"] += 1
+            first, self._enabled = self._enabled, False
+        if first:
+            # Outside the lock: warnings.warn runs user code (filters, showwarning).
+            warnings.warn(
+                f"prefetcher: the disk cache {self._directory!r} failed "
+                f"({type(error).__name__}: {error}); it is disabled for this loader, files are "
+                "read from the share",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+        else:
+            _logger.debug("the disk cache %s failed again", self._directory, exc_info=error)
 
     def stats(self) -> DiskStats:
         """A snapshot of the counters."""

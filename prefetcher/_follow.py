@@ -45,13 +45,16 @@ def follow(
 
     A frame is complete when a later frame exists (acquisition writes frames in order), or when
     it is the newest one and its size and modification time stayed the same over two polls
-    ``poll`` seconds apart (and it is not empty). A frame read before it was complete (by the
-    read-ahead, say) is dropped and read again. Ends when no frame became complete for ``idle``
+    ``poll`` seconds apart, it is not empty and it decodes (a writer may pause in the middle of
+    a file). A frame read before it was complete (by the read-ahead, say) is dropped and read
+    again. Ends when no frame became complete for ``idle``
     seconds (``None``: never), or when ``stop`` is set; the caller may also just stop iterating.
     """
     waiter = stop if stop is not None else threading.Event()
     index = start
     newest: tuple[int, Signature] | None = None  # the newest frame's signature at the last poll
+    retried: int | None = None  # the index read again at once after a stale or failed read
+    failure: Exception | None = None  # why the newest frame could not be read, if it could not
     progress_at = time.monotonic()
     while not waiter.is_set():
         later, signature = sequence.frame_state(index)
@@ -60,17 +63,30 @@ def follow(
         )
         if complete:
             assert signature is not None
-            matches, item = sequence.get_checked(index, signature)
+            try:
+                matches, item = sequence.get_checked(index, signature)
+                failure = None
+            except Exception as exc:
+                matches, failure = False, exc
             if matches:
                 yield item
                 index += 1
-                newest = None
+                newest = retried = failure = None
                 progress_at = time.monotonic()
                 continue
-            # Read while it was still being written: read it again once it has settled.
+            # Read (by the read-ahead, say) while it was still being written, or unreadable:
+            # forget it and read it again, at once the first time.
             sequence.invalidate(index)
+            if retried != index:
+                retried = index
+                continue
+            if later and failure is not None:
+                raise failure  # a later frame exists: this one is as complete as it gets
         newest = None if signature is None else (index, signature)
         if idle is not None and time.monotonic() - progress_at >= idle:
+            if failure is not None:
+                raise failure
             return
         waiter.wait(poll)
+        retried = None
         sequence.relist()
