@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Iterator
@@ -12,6 +13,8 @@ from ._fetch import Signature
 __all__ = ["POLL_INTERVAL", "Followable", "follow"]
 
 T = TypeVar("T", covariant=True)
+
+_logger = logging.getLogger("prefetcher")
 
 #: Seconds between two looks at the share while waiting for a frame (``iter_follow(poll=...)``).
 POLL_INTERVAL = 0.25
@@ -48,7 +51,7 @@ def follow(
     ``poll`` seconds apart, it is not empty and it decodes (a writer may pause in the middle of
     a file). A frame read before it was complete (by the read-ahead, say) is dropped and read
     again. Ends when no frame became complete for ``idle``
-    seconds (``None``: never), or when ``stop`` is set; the caller may also just stop iterating.
+    seconds (the newest frame's decode error, if it had one, is logged at debug level) (``None``: never), or when ``stop`` is set; the caller may also just stop iterating.
     """
     waiter = stop if stop is not None else threading.Event()
     index = start
@@ -85,7 +88,8 @@ def follow(
         newest = None if signature is None else (index, signature)
         if idle is not None and time.monotonic() - progress_at >= idle:
             if failure is not None:
-                raise failure
+                # The newest frame may still be on its way; get(index) shows its error.
+                _logger.debug("following ended at frame %d", index, exc_info=failure)
             return
         waiter.wait(poll)
         retried = None
