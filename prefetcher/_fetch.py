@@ -45,7 +45,11 @@ def file_signature(path: str) -> Signature:
         raise
     size = info.get("size")
     mtime = next(
-        (info[name] for name in ("mtime", "LastModified", "last_modified", "modified") if name in info),
+        (
+            info[name]
+            for name in ("mtime", "LastModified", "last_modified", "modified")
+            if name in info
+        ),
         None,
     )
     # A float (SMB, local) stays a float; a datetime (S3) or an HTTP date becomes its text, so
@@ -95,9 +99,13 @@ class FetchFile:
         if self.disk is None:
             return Fetched(read_file(path), signature)
         # The URL without its password: the key is stored on the local disk.
-        disk_key = (_without_password(path),) if signature is None else (
-            _without_password(path),
-            *signature,
+        disk_key = (
+            (_without_password(path),)
+            if signature is None
+            else (
+                _without_password(path),
+                *signature,
+            )
         )
         data = self.disk.get(disk_key)
         if data is None:

@@ -50,8 +50,9 @@ def follow(
     it is the newest one and its size and modification time stayed the same over two polls
     ``poll`` seconds apart, it is not empty and it decodes (a writer may pause in the middle of
     a file). A frame read before it was complete (by the read-ahead, say) is dropped and read
-    again. Ends when no frame became complete for ``idle``
-    seconds (the newest frame's decode error, if it had one, is logged at debug level) (``None``: never), or when ``stop`` is set; the caller may also just stop iterating.
+    again. Ends when no frame became complete for ``idle`` seconds (``None``: never; the newest
+    frame's decode error, if it had one, is logged at debug level), or when ``stop`` is set; the
+    caller may also just stop iterating.
     """
     waiter = stop if stop is not None else threading.Event()
     index = start

@@ -9,7 +9,7 @@ from typing import Any, TypeVar, overload
 
 from ._diskcache import DiskTier
 from ._errors import LoaderClosedError
-from ._fetch import FetchFile, Fetched, Signature, fetched_size, file_signature
+from ._fetch import Fetched, FetchFile, Signature, fetched_size, file_signature
 from ._follow import POLL_INTERVAL, follow
 from ._images import decode_image
 from ._loader import PrefetchingLoader
@@ -34,6 +34,10 @@ DEFAULT_RAW_AHEAD = 8
 DEFAULT_DISK_CACHE_BYTES = 4 * 2**30
 # The raw tier is bounded by bytes; its count bound only has to stay out of the way.
 _RAW_CACHE_ITEMS = 4096
+# Threads of the fetch stage when the caller sets no max_workers: as many as the decode stage's
+# default window (16) plus one can ask for at once. Each decode load waits for one fetch, so
+# fewer would make the decode stage's read-ahead wait in line for a read.
+_FETCH_WORKERS = 17
 
 
 class _Keys(Sequence[str]):
@@ -166,6 +170,7 @@ class ImageSequence(TieredLoader[Any, T]):
             # Off: a pass-through stage that keeps nothing ("larger than the budget").
             else {"ahead": 0, "cache_size": 1, "max_bytes": 1}
         )
+        raw_options["max_workers"] = options.get("max_workers") or _FETCH_WORKERS
         stage: PrefetchingLoader[Any, Fetched] = PrefetchingLoader(
             _RecordingFetch(fetch, self._records),
             self._paths,
@@ -174,9 +179,7 @@ class ImageSequence(TieredLoader[Any, T]):
             **raw_options,
         )
         try:
-            super().__init__(
-                stage, _DecodeImage(fetch, self._records, mode, as_array), **options
-            )
+            super().__init__(stage, _DecodeImage(fetch, self._records, mode, as_array), **options)
         except BaseException:
             self._close_disk()
             raise
@@ -227,9 +230,7 @@ class ImageSequence(TieredLoader[Any, T]):
         if self.closed:
             raise LoaderClosedError("the loader is closed")
         self.relist()
-        positions = (
-            None if self._paths is None else {p: i for i, p in enumerate(self._paths.paths)}
-        )
+        positions = None if self._paths is None else {p: i for i, p in enumerate(self._paths.paths)}
         for key, noted in self._records.snapshot():
             index = key if positions is None else positions.get(key)
             if index is None:

@@ -14,9 +14,9 @@ from typing import Any, Literal
 from tqdm import tqdm  # type: ignore[import-untyped,unused-ignore]
 
 from prefetcher._cli import CLIError, describe_missing
-from prefetcher._tiers import AnyLoader
 from prefetcher._remote import display_name, is_url, url_filesystem
 from prefetcher._sequence import open_sequence
+from prefetcher._tiers import AnyLoader
 
 __all__ = ["run_scan"]
 
@@ -80,9 +80,7 @@ def run_scan(args: argparse.Namespace) -> int:
     return 1 if scan.errors else 0
 
 
-def _open(
-    source: str, *, ahead: int | Literal["auto"], workers: int | None
-) -> AnyLoader:
+def _open(source: str, *, ahead: int | Literal["auto"], workers: int | None) -> AnyLoader:
     # One file is a sequence of one: "is this file readable?" is a fair question to ask.
     sequence: str | list[str] = [source] if os.path.isfile(source) else source
     try:

@@ -17,7 +17,6 @@ from PIL import Image
 
 from prefetcher._image_sequence import ImageSequence, open_tiered
 from prefetcher._images import load_image
-from prefetcher._loader import PrefetchingLoader
 from prefetcher._remote import display_name, is_url, url_filesystem
 
 __all__ = ["natural_sort_key", "open_sequence"]
@@ -140,7 +139,11 @@ def open_sequence(
             raise TypeError(f"source must be a str path, not {type(path).__name__}")
         if _is_template(path):
             return open_tiered(
-                keys=None, template=path, relist=None, mode=mode, as_array=as_array,
+                keys=None,
+                template=path,
+                relist=None,
+                mode=mode,
+                as_array=as_array,
                 options=loader_options,
             )
         keys: tuple[str, ...]
@@ -159,7 +162,11 @@ def open_sequence(
             f"not {type(source).__name__}"
         )
     return open_tiered(
-        keys=keys, template=None, relist=relist, mode=mode, as_array=as_array,
+        keys=keys,
+        template=None,
+        relist=relist,
+        mode=mode,
+        as_array=as_array,
         options=loader_options,
     )
 

@@ -56,7 +56,9 @@ def paths(tmp_path: Path) -> list[Path]:
     return [_write_frame(tmp_path / "share" / f"{n}.png", n) for n in range(4)]
 
 
-def test_a_second_run_reads_every_file_from_the_local_disk(paths: list[Path], tmp_path: Path) -> None:
+def test_a_second_run_reads_every_file_from_the_local_disk(
+    paths: list[Path], tmp_path: Path
+) -> None:
     first, written = _read_all(paths, tmp_path / "cache")
 
     second, stats = _read_all(paths, tmp_path / "cache")
@@ -258,7 +260,9 @@ def test_processes_share_one_cache_directory_at_once(tmp_path: Path) -> None:
 
 def test_threads_of_one_loader_share_the_cache(tmp_path: Path) -> None:
     frames = [_write_frame(tmp_path / "share" / f"{n}.png", n) for n in range(10)]
-    with open_sequence(frames, disk_cache=str(tmp_path / "cache"), ahead=4, max_workers=4) as loader:
+    with open_sequence(
+        frames, disk_cache=str(tmp_path / "cache"), ahead=4, max_workers=4
+    ) as loader:
         assert [_value(item) for item in loader] == list(range(10))
 
     _, stats = _read_all(frames, tmp_path / "cache")

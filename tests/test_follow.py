@@ -68,7 +68,11 @@ def test_refresh_adds_files_that_arrived_in_natural_order(
 
         assert len(loader) == 5
         assert [Path(key).name for key in loader.keys or ()] == [
-            "1.png", "2.png", "10.png", "11.png", "20.png"
+            "1.png",
+            "2.png",
+            "10.png",
+            "11.png",
+            "20.png",
         ]
         assert [_value(item) for item in loader] == [1, 2, 10, 11, 20]
 
@@ -156,9 +160,7 @@ def test_follow_yields_frames_as_a_writer_adds_them_to_the_smb_share(
     assert _follow_while_writing(url + "/{}.png", directory, write_image) == list(range(6))
 
 
-def test_follow_reads_ahead_frames_already_written(
-    tmp_path: Path, write_image: WriteImage
-) -> None:
+def test_follow_reads_ahead_frames_already_written(tmp_path: Path, write_image: WriteImage) -> None:
     for n in range(8):
         write_image(tmp_path / f"{n}.png", n)
     with open_sequence(tmp_path, ahead=3) as loader:

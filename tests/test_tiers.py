@@ -1,4 +1,4 @@
-"""The raw-bytes tier: chain() of two loaders, and open_sequence's raw bytes behind decoded frames."""
+"""The raw-bytes tier: chain() of two loaders; open_sequence keeps raw bytes behind frames."""
 
 from __future__ import annotations
 
