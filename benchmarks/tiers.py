@@ -14,9 +14,14 @@ Two scripts a user runs, each in a fresh child process (so peak RSS is the scrip
   only the local-disk tier survives).
 
 Each is run without tiers (``raw_bytes=0``), with the raw-bytes tier (the default) and with the
-raw-bytes and local-disk tiers. A ``depth`` table walks forward with ``raw_ahead`` 0, 4, 8, 16
-to choose how far the bytes are read beyond the decoded window. It reports reads from the share,
-wall time (median of ``--runs``) and the child's peak RSS.
+raw-bytes and local-disk tiers. It reports reads from the share, wall time (median of
+``--runs``) and the child's peak RSS.
+
+A second table chooses how far the bytes are read beyond the decoded window (``raw_ahead``: 0,
+``"auto"``, 4, 8, 16), where the share rather than decoding is what the loop waits for: small
+frames (``--depth-size``) on a slower share (``--depth-latency``, simulated only), read forward,
+like a viewer (runs and jumps, benchmarks/patterns.py) and at random. It reports reads, the
+seconds the loop waited in ``get`` and wall time.
 
 The simulated share (:class:`prefetcher.SimulatedShare`) stands in for the share by replacing the
 read open_sequence makes (``prefetcher._fetch.read_file``) in the child; the stat each read
@@ -49,7 +54,8 @@ CONFIGS: dict[str, dict[str, Any]] = {
     "raw bytes (default)": {},
     "raw bytes + disk": {"disk": True},
 }
-DEPTHS = (0, 4, 8, 16)
+DEPTHS: tuple[int | str, ...] = (0, "auto", 4, 8, 16)
+PATTERNS = ("forward", "viewer", "random")
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -61,6 +67,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--latency", type=float, default=0.03, help="simulated: s per read")
     parser.add_argument("--work", type=float, default=0.01, help="s of work per frame")
     parser.add_argument("--runs", type=int, default=None, help="runs; medians are reported")
+    parser.add_argument("--depth-size", default="256x256", help="depth table: frame size")
+    parser.add_argument(
+        "--depth-latency", type=float, default=0.1, help="depth table: simulated s per read"
+    )
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     frames, size, runs = (40, "256x256", 1) if args.quick else (90, "1024x768", 3)
@@ -100,6 +110,8 @@ def child(spec: dict[str, Any]) -> None:
                 "reads": reads,
                 "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                 "raw_hits": stats.raw.hits,
+                "raw_wasted": stats.raw.wasted_loads,
+                "wait_seconds": stats.wait_seconds,
                 "disk_hits": disk_hits,
             }
         )
@@ -154,24 +166,30 @@ def measure(args: argparse.Namespace, source: str, latency: float | None, work_d
                 f"{statistics.median(r['seconds'] for r in results):8.2f} "
                 f"{statistics.median(r['rss_mb'] for r in results):12.0f}"
             )
-    print()
-    print(f"{'forward, raw_ahead':20} {'reads':>6} {'wall s':>8}")
-    for depth in DEPTHS:
-        results = [
-            run_child(
-                {
-                    **base,
-                    "order": list(range(args.frames)),
-                    "options": {"raw_ahead": depth},
-                    "disk_dir": "",
-                }
+
+
+def depth_table(args: argparse.Namespace, source: str, latency: float | None, frames: int) -> None:
+    import patterns
+
+    print(f"{'pattern':8} {'raw_ahead':>9} {'reads':>6} {'waited s':>9} {'wall s':>8}")
+    for pattern in PATTERNS:
+        order = patterns.make_pattern(pattern, frames)
+        for depth in DEPTHS:
+            spec = {
+                "source": source,
+                "latency": latency,
+                "work": args.work,
+                "order": order,
+                "options": {"raw_ahead": depth},
+                "disk_dir": "",
+            }
+            results = [run_child(spec) for _ in range(args.runs)]
+            print(
+                f"{pattern:8} {depth!s:>9} "
+                f"{statistics.median(r['reads'] for r in results):6.0f} "
+                f"{statistics.median(r['wait_seconds'] for r in results):9.2f} "
+                f"{statistics.median(r['seconds'] for r in results):8.2f}"
             )
-            for _ in range(args.runs)
-        ]
-        print(
-            f"{depth:<20} {statistics.median(r['reads'] for r in results):6.0f} "
-            f"{statistics.median(r['seconds'] for r in results):8.2f}"
-        )
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -187,26 +205,38 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     with tempfile.TemporaryDirectory() as tmp:
         work_dir = Path(tmp)
+        small_dir = work_dir / "small"
+        small_dir.mkdir()
         if args.smb:
             import servers
 
             share_dir, smb_work = work_dir / "share", work_dir / "smb"
-            share_dir.mkdir()
+            (share_dir / "small").mkdir(parents=True)
             smb_work.mkdir()
             paths = write_images(share_dir, args.frames, args.size, "RGB")
+            small = write_images(share_dir / "small", args.frames, args.depth_size, "RGB")
             with servers.samba_server(share_dir, smb_work) as server:
-                print(_describe(args, paths, "loopback smbd, no added delay"))
+                print(_describe(args, paths, args.size, "loopback smbd, no added delay"))
                 measure(args, server.url + "/{}.png", None, work_dir)
+                print()
+                print(_describe(args, small, args.depth_size, "loopback smbd, no added delay"))
+                depth_table(args, server.url + "/small/{}.png", None, args.frames)
         else:
             paths = write_images(work_dir, args.frames, args.size, "RGB")
-            print(_describe(args, paths, f"SimulatedShare latency {args.latency * 1e3:g} ms"))
+            share = f"SimulatedShare latency {args.latency * 1e3:g} ms"
+            print(_describe(args, paths, args.size, share))
             measure(args, str(work_dir / "{}.png"), args.latency, work_dir)
+            print()
+            small = write_images(small_dir, args.frames, args.depth_size, "RGB")
+            share = f"SimulatedShare latency {args.depth_latency * 1e3:g} ms"
+            print(_describe(args, small, args.depth_size, share))
+            depth_table(args, str(small_dir / "{}.png"), args.depth_latency, args.frames)
 
 
-def _describe(args: argparse.Namespace, paths: list[Path], share: str) -> str:
+def _describe(args: argparse.Namespace, paths: list[Path], size: str, share: str) -> str:
     kb = statistics.mean(p.stat().st_size for p in paths) / 1e3
     return (
-        f"frames:  {len(paths)} PNGs {args.size} RGB, {kb:,.0f} kB each; {share}; "
+        f"frames:  {len(paths)} PNGs {size} RGB, {kb:,.0f} kB each; {share}; "
         f"{args.work * 1e3:g} ms of work per frame; medians of {args.runs} runs"
     )
 

@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
 from typing import Any, Generic, TypeVar, overload
 
+from ._diskcache import DiskStats
 from ._errors import LoaderClosedError
 from ._loader import PrefetchingLoader
 from ._stats import LoaderStats
@@ -40,11 +41,13 @@ class TieredStats(LoaderStats):
 
     #: The fetch stage's counters.
     raw: LoaderStats = dataclasses.field(default_factory=LoaderStats)
-    #: The local-disk tier's counters (a :class:`~prefetcher.DiskStats`), or ``None``.
-    disk: Any = None
+    #: The local-disk tier's counters, or ``None`` without one.
+    disk: DiskStats | None = None
 
     @classmethod
-    def of(cls, decoded: LoaderStats, raw: LoaderStats, disk: Any = None) -> TieredStats:
+    def of(
+        cls, decoded: LoaderStats, raw: LoaderStats, disk: DiskStats | None = None
+    ) -> TieredStats:
         """Combine a decode stage's and a fetch stage's snapshots."""
         return cls(**dataclasses.asdict(decoded), raw=raw, disk=disk)
 

@@ -209,3 +209,28 @@ def test_template_sequence_has_the_raw_tier_too(frames: Path) -> None:
     with open_sequence(str(frames / "{}.png"), cache_size=1, ahead=0, raw_ahead=0) as loader:
         assert [_value(loader.get(n, timeout=TIMEOUT)) for n in (3, 4, 3)] == [3, 4, 3]
         assert loader.stats().raw.hits == 1
+
+
+def test_reads_run_in_a_process_pool_given_as_executor(frames: Path) -> None:
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    # spawn: a fresh interpreter, so the fetch stage's load really crosses a pickle.
+    context = multiprocessing.get_context("spawn")
+    with (
+        ProcessPoolExecutor(max_workers=1, mp_context=context) as pool,
+        open_sequence(str(frames / "{}.png"), executor=pool, ahead=0, raw_ahead=0) as loader,
+    ):
+        assert _value(loader.get(2, timeout=TIMEOUT)) == 2
+        loader.refresh()  # the signatures noted in this process, from what the worker read
+        assert loader.stats().raw.loads_completed == 1
+
+
+@pytest.mark.parametrize("module", ["_tiers", "_diskcache"])
+def test_docstring_examples_run(module: str) -> None:
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(f"prefetcher.{module}"))
+    assert result.attempted > 0
+    assert result.failed == 0
