@@ -145,51 +145,66 @@ def scripts(frames: int) -> dict[str, list[list[int]]]:
     }
 
 
+def _median(results: list[dict[str, Any]], name: str) -> float:
+    return statistics.median(r[name] for r in results)
+
+
 def measure(args: argparse.Namespace, source: str, latency: float | None, work_dir: Path) -> None:
     base = {"source": source, "latency": latency, "work": args.work}
-    print(f"{'script':8} {'configuration':26} {'reads':>6} {'wall s':>8} {'peak RSS MB':>12}")
-    for script, runs_of_script in scripts(args.frames).items():
-        for name, options in CONFIGS.items():
-            results = []
-            for run in range(args.runs):
-                disk_dir = str(work_dir / f"disk-{script}-{run}-{len(results)}-{name[:3]}")
-                totals = {"seconds": 0.0, "reads": 0, "rss_mb": 0.0}
-                for order in runs_of_script:
-                    spec = {**base, "order": order, "options": options, "disk_dir": disk_dir}
-                    out = run_child(spec)
-                    totals["seconds"] += out["seconds"]
-                    totals["reads"] += out["reads"]
-                    totals["rss_mb"] = max(totals["rss_mb"], out["rss_mb"])
-                results.append(totals)
-            print(
-                f"{script:8} {name:26} {statistics.median(r['reads'] for r in results):6.0f} "
-                f"{statistics.median(r['seconds'] for r in results):8.2f} "
-                f"{statistics.median(r['rss_mb'] for r in results):12.0f}"
-            )
+    cells = [
+        (script, name, options, orders)
+        for script, orders in scripts(args.frames).items()
+        for name, options in CONFIGS.items()
+    ]
+    results: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    # Round after round of every cell, so a machine that gets busier or quieter during the run
+    # weighs on every configuration alike.
+    for run in range(args.runs):
+        for number, (script, name, options, orders) in enumerate(cells):
+            disk_dir = str(work_dir / f"disk-{run}-{number}")
+            totals = {"seconds": 0.0, "reads": 0, "rss_mb": 0.0, "wait_seconds": 0.0}
+            for order in orders:
+                out = run_child({**base, "order": order, "options": options, "disk_dir": disk_dir})
+                for total in ("seconds", "reads", "wait_seconds"):
+                    totals[total] += out[total]
+                totals["rss_mb"] = max(totals["rss_mb"], out["rss_mb"])
+            results.setdefault((script, name), []).append(totals)
+    print(
+        f"{'script':8} {'configuration':26} {'reads':>6} {'waited s':>9} {'wall s':>8} "
+        f"{'peak RSS MB':>12}"
+    )
+    for script, name, _, _ in cells:
+        cell = results[(script, name)]
+        print(
+            f"{script:8} {name:26} {_median(cell, 'reads'):6.0f} "
+            f"{_median(cell, 'wait_seconds'):9.2f} {_median(cell, 'seconds'):8.2f} "
+            f"{_median(cell, 'rss_mb'):12.0f}"
+        )
 
 
 def depth_table(args: argparse.Namespace, source: str, latency: float | None, frames: int) -> None:
     import patterns
 
+    orders = {pattern: patterns.make_pattern(pattern, frames) for pattern in PATTERNS}
+    results: dict[tuple[str, int | str], list[dict[str, Any]]] = {}
+    for _ in range(args.runs):
+        for pattern, order in orders.items():
+            for depth in DEPTHS:
+                spec = {
+                    "source": source,
+                    "latency": latency,
+                    "work": args.work,
+                    "order": order,
+                    "options": {"raw_ahead": depth},
+                    "disk_dir": "",
+                }
+                results.setdefault((pattern, depth), []).append(run_child(spec))
     print(f"{'pattern':8} {'raw_ahead':>9} {'reads':>6} {'waited s':>9} {'wall s':>8}")
-    for pattern in PATTERNS:
-        order = patterns.make_pattern(pattern, frames)
-        for depth in DEPTHS:
-            spec = {
-                "source": source,
-                "latency": latency,
-                "work": args.work,
-                "order": order,
-                "options": {"raw_ahead": depth},
-                "disk_dir": "",
-            }
-            results = [run_child(spec) for _ in range(args.runs)]
-            print(
-                f"{pattern:8} {depth!s:>9} "
-                f"{statistics.median(r['reads'] for r in results):6.0f} "
-                f"{statistics.median(r['wait_seconds'] for r in results):9.2f} "
-                f"{statistics.median(r['seconds'] for r in results):8.2f}"
-            )
+    for (pattern, depth), cell in results.items():
+        print(
+            f"{pattern:8} {depth!s:>9} {_median(cell, 'reads'):6.0f} "
+            f"{_median(cell, 'wait_seconds'):9.2f} {_median(cell, 'seconds'):8.2f}"
+        )
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -10,7 +10,7 @@ from typing import Any, NamedTuple
 
 from ._diskcache import DiskTier
 from ._images import read_file
-from ._remote import display_name, is_url, url_filesystem
+from ._remote import is_url, url_filesystem
 
 __all__ = ["FetchFile", "Fetched", "Signature", "fetched_size", "file_signature"]
 
@@ -23,6 +23,8 @@ _PASSWORD = re.compile(r"(://[^/@:]*):[^/@]*@")
 
 
 def _without_password(path: str) -> str:
+    """``path`` with every URL password replaced by ``***`` (display_name only masks a leading
+    one)."""
     return _PASSWORD.sub(r"\1:***@", path)
 
 
@@ -41,7 +43,7 @@ def file_signature(path: str) -> Signature:
     except OSError as exc:
         # smbprotocol raises its own SMBOSError, with the errno but not the subclass.
         if isinstance(exc, FileNotFoundError) or exc.errno == errno.ENOENT:
-            raise FileNotFoundError(errno.ENOENT, "No such file", display_name(path)) from exc
+            raise FileNotFoundError(errno.ENOENT, "No such file", _without_password(path)) from exc
         raise
     size = info.get("size")
     mtime = next(
