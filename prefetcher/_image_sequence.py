@@ -154,6 +154,10 @@ class ImageSequence(TieredLoader[Any, T]):
             raise TypeError(f"raw_bytes must be an int, got {raw_bytes!r}")
         if raw_bytes < 0:
             raise ValueError(f"raw_bytes must be >= 0 (0 disables the tier), got {raw_bytes}")
+        if raw_ahead != "auto" and (
+            isinstance(raw_ahead, bool) or not isinstance(raw_ahead, int) or raw_ahead < 0
+        ):
+            raise ValueError(f"raw_ahead must be an int >= 0 or 'auto', got {raw_ahead!r}")
         self._check_files = bool(check_files)
         self._disk = None if disk_cache is None else DiskTier(str(disk_cache), disk_cache_bytes)
         self._paths = None if keys is None else _Keys(keys)
@@ -171,14 +175,14 @@ class ImageSequence(TieredLoader[Any, T]):
             else {"ahead": 0, "cache_size": 1, "max_bytes": 1}
         )
         raw_options["max_workers"] = options.get("max_workers") or _FETCH_WORKERS
-        stage: PrefetchingLoader[Any, Fetched] = PrefetchingLoader(
-            _RecordingFetch(fetch, self._records),
-            self._paths,
-            executor=executor,
-            sizeof=fetched_size,
-            **raw_options,
-        )
         try:
+            stage: PrefetchingLoader[Any, Fetched] = PrefetchingLoader(
+                _RecordingFetch(fetch, self._records),
+                self._paths,
+                executor=executor,
+                sizeof=fetched_size,
+                **raw_options,
+            )
             super().__init__(stage, _DecodeImage(fetch, self._records, mode, as_array), **options)
         except BaseException:
             self._close_disk()

@@ -104,8 +104,10 @@ def open_sequence(
     ``s3://`` ...); needs the ``remote`` extra. Directories and globs need a back end that can list
     (SMB, local, S3, and HTTP servers that serve an index page); templates and lists work with any.
 
-    Every item is loaded by :func:`load_image` in a worker (one read, complete decode). The load
-    callable pickles, so ``executor=ProcessPoolExecutor()`` works.
+    Every item is read in one call and decoded completely in a worker, as :func:`load_image`
+    does, in two tiers (docs/tiers.rst): the file's bytes, then the decoded frame. The reads
+    pickle, so ``executor=ProcessPoolExecutor()`` runs them in processes; decoding stays in
+    threads.
 
     Args:
         source: Directory, glob pattern, numbered template, or sequence of paths (or URLs).

@@ -205,6 +205,12 @@ def test_raw_bytes_must_not_be_negative(frames: Path) -> None:
         open_sequence(frames, raw_bytes=-1)
 
 
+@pytest.mark.parametrize("raw_ahead", [-1, 1.5, "deep"])
+def test_raw_ahead_must_be_an_int_or_auto(frames: Path, raw_ahead: object) -> None:
+    with pytest.raises(ValueError, match="raw_ahead must be an int >= 0 or 'auto'"):
+        open_sequence(frames, raw_ahead=raw_ahead)
+
+
 def test_template_sequence_has_the_raw_tier_too(frames: Path) -> None:
     with open_sequence(str(frames / "{}.png"), cache_size=1, ahead=0, raw_ahead=0) as loader:
         assert [_value(loader.get(n, timeout=TIMEOUT)) for n in (3, 4, 3)] == [3, 4, 3]
