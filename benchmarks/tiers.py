@@ -13,8 +13,9 @@ Two scripts a user runs, each in a fresh child process (so peak RSS is the scrip
 * ``twice``: frames 0 .. N-1 forward, and the same script run a second time (a new process:
   only the local-disk tier survives).
 
-Each is run without tiers (``raw_bytes=0``), with the raw-bytes tier (the default) and with the
-raw-bytes and local-disk tiers. It reports reads from the share, wall time (median of
+Each is run without tiers (``raw_bytes=0``), with the raw-bytes tier (the default), with the
+raw-bytes and local-disk tiers, and with the raw-bytes tier but no stat per read
+(``check_files=False``). It reports reads from the share, wall time (median of
 ``--runs``) and the child's peak RSS.
 
 A second table chooses how far the bytes are read beyond the decoded window (``raw_ahead``: 0,
@@ -53,6 +54,7 @@ CONFIGS: dict[str, dict[str, Any]] = {
     "no tiers (raw_bytes=0)": {"raw_bytes": 0},
     "raw bytes (default)": {},
     "raw bytes + disk": {"disk": True},
+    "raw, check_files=False": {"check_files": False},
 }
 DEPTHS: tuple[int | str, ...] = (0, "auto", 4, 8, 16)
 PATTERNS = ("forward", "viewer", "random")
@@ -65,6 +67,15 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--frames", type=int, default=None, help="frames in the sequence")
     parser.add_argument("--size", default=None, help="WIDTHxHEIGHT of the frames")
     parser.add_argument("--latency", type=float, default=0.03, help="simulated: s per read")
+    parser.add_argument(
+        "--bandwidth",
+        type=float,
+        default=12.5e6,
+        help="simulated: bytes/s of the share's one link (12.5e6: 100 Mbit/s; 0 = unlimited)",
+    )
+    parser.add_argument(
+        "--only", choices=("scripts", "depth"), default=None, help="run one of the two tables"
+    )
     parser.add_argument("--work", type=float, default=0.01, help="s of work per frame")
     parser.add_argument("--runs", type=int, default=None, help="runs; medians are reported")
     parser.add_argument("--depth-size", default="256x256", help="depth table: frame size")
@@ -89,8 +100,14 @@ def child(spec: dict[str, Any]) -> None:
 
     share = None
     if spec["latency"] is not None:
-        share = SimulatedShare(latency=spec["latency"])
+        share = SimulatedShare(latency=spec["latency"], bandwidth=spec.get("bandwidth") or None)
         prefetcher._fetch.read_file = share.read_bytes  # type: ignore[assignment]
+    if spec["source"].startswith("smb://"):
+        import fsspec.config
+
+        # fsspec opens SMB files exclusively by default; a child that starts while smbd still
+        # tears down the previous child's session then fails with STATUS_SHARING_VIOLATION.
+        fsspec.config.conf["smb"] = {"share_access": "r"}
     options: dict[str, Any] = dict(spec["options"])
     if options.pop("disk", False):
         options["disk_cache"] = spec["disk_dir"]
@@ -150,7 +167,7 @@ def _median(results: list[dict[str, Any]], name: str) -> float:
 
 
 def measure(args: argparse.Namespace, source: str, latency: float | None, work_dir: Path) -> None:
-    base = {"source": source, "latency": latency, "work": args.work}
+    base = {"source": source, "latency": latency, "bandwidth": args.bandwidth, "work": args.work}
     cells = [
         (script, name, options, orders)
         for script, orders in scripts(args.frames).items()
@@ -193,6 +210,7 @@ def depth_table(args: argparse.Namespace, source: str, latency: float | None, fr
                 spec = {
                     "source": source,
                     "latency": latency,
+                    "bandwidth": args.bandwidth,
                     "work": args.work,
                     "order": order,
                     "options": {"raw_ahead": depth},
@@ -231,21 +249,29 @@ def main(argv: Sequence[str] | None = None) -> None:
             paths = write_images(share_dir, args.frames, args.size, "RGB")
             small = write_images(share_dir / "small", args.frames, args.depth_size, "RGB")
             with servers.samba_server(share_dir, smb_work) as server:
-                print(_describe(args, paths, args.size, "loopback smbd, no added delay"))
-                measure(args, server.url + "/{}.png", None, work_dir)
-                print()
-                print(_describe(args, small, args.depth_size, "loopback smbd, no added delay"))
-                depth_table(args, server.url + "/small/{}.png", None, args.frames)
+                share = "loopback smbd, no added delay"
+                if args.only != "depth":
+                    print(_describe(args, paths, args.size, share))
+                    measure(args, server.url + "/{}.png", None, work_dir)
+                    print()
+                if args.only != "scripts":
+                    print(_describe(args, small, args.depth_size, share))
+                    depth_table(args, server.url + "/small/{}.png", None, args.frames)
         else:
-            paths = write_images(work_dir, args.frames, args.size, "RGB")
-            share = f"SimulatedShare latency {args.latency * 1e3:g} ms"
-            print(_describe(args, paths, args.size, share))
-            measure(args, str(work_dir / "{}.png"), args.latency, work_dir)
-            print()
-            small = write_images(small_dir, args.frames, args.depth_size, "RGB")
-            share = f"SimulatedShare latency {args.depth_latency * 1e3:g} ms"
-            print(_describe(args, small, args.depth_size, share))
-            depth_table(args, str(small_dir / "{}.png"), args.depth_latency, args.frames)
+            link = (
+                f"{args.bandwidth * 8 / 1e6:g} Mbit/s" if args.bandwidth else "no bandwidth limit"
+            )
+            if args.only != "depth":
+                paths = write_images(work_dir, args.frames, args.size, "RGB")
+                share = f"SimulatedShare latency {args.latency * 1e3:g} ms, {link}"
+                print(_describe(args, paths, args.size, share))
+                measure(args, str(work_dir / "{}.png"), args.latency, work_dir)
+                print()
+            if args.only != "scripts":
+                small = write_images(small_dir, args.frames, args.depth_size, "RGB")
+                share = f"SimulatedShare latency {args.depth_latency * 1e3:g} ms, {link}"
+                print(_describe(args, small, args.depth_size, share))
+                depth_table(args, str(small_dir / "{}.png"), args.depth_latency, args.frames)
 
 
 def _describe(args: argparse.Namespace, paths: list[Path], size: str, share: str) -> str:

@@ -240,3 +240,32 @@ def test_docstring_examples_run(module: str) -> None:
     result = doctest.testmod(importlib.import_module(f"prefetcher.{module}"))
     assert result.attempted > 0
     assert result.failed == 0
+
+
+@pytest.mark.slow
+def test_tiers_benchmark_runs_and_the_disk_tier_halves_the_reads_of_a_second_run() -> None:
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parent.parent
+    command = [
+        sys.executable,
+        str(root / "benchmarks" / "tiers.py"),
+        "--only=scripts",
+        "--frames=6",
+        "--size=32x32",
+        "--runs=1",
+        "--latency=0.001",
+        "--work=0",
+    ]
+    done = subprocess.run(command, cwd=root, capture_output=True, text=True, timeout=50)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+    reads = {
+        " ".join(line.split()[:-4]): int(line.split()[-4])
+        for line in done.stdout.splitlines()
+        if line.startswith(("back30", "twice"))
+    }
+    assert reads["twice no tiers (raw_bytes=0)"] == 12
+    assert reads["twice raw bytes + disk"] == 6
+    assert reads["back30 raw bytes (default)"] == 6
