@@ -13,6 +13,7 @@ from ._fetch import Fetched, FetchFile, Signature, fetched_size, file_signature
 from ._follow import POLL_INTERVAL, follow
 from ._images import decode_image
 from ._loader import PrefetchingLoader
+from ._remote import is_url
 from ._tiers import TieredLoader, TieredStats
 
 __all__ = [
@@ -38,6 +39,11 @@ _RAW_CACHE_ITEMS = 4096
 # default window (16) plus one can ask for at once. Each decode load waits for one fetch, so
 # fewer would make the decode stage's read-ahead wait in line for a read.
 _FETCH_WORKERS = 17
+# Reads in flight at once from a URL source when the caller sets no max_workers. One SMB session
+# serves every thread, and smbprotocol fails a request when the session has run out of credits
+# (smbprotocol#312): 17 reads of 800 kB frames at once did, on a loopback smbd
+# (benchmarks/tiers.py --smb); 4 did not.
+_FETCH_WORKERS_REMOTE = 4
 
 
 class _Keys(Sequence[str]):
@@ -174,7 +180,10 @@ class ImageSequence(TieredLoader[Any, T]):
             # Off: a pass-through stage that keeps nothing ("larger than the budget").
             else {"ahead": 0, "cache_size": 1, "max_bytes": 1}
         )
-        raw_options["max_workers"] = options.get("max_workers") or _FETCH_WORKERS
+        first = template if template is not None else (keys[0] if keys else "")
+        raw_options["max_workers"] = options.get("max_workers") or (
+            _FETCH_WORKERS_REMOTE if is_url(first) else _FETCH_WORKERS
+        )
         try:
             stage: PrefetchingLoader[Any, Fetched] = PrefetchingLoader(
                 _RecordingFetch(fetch, self._records),
