@@ -23,13 +23,13 @@ POLL_INTERVAL = 0.25
 class Followable(Protocol[T]):
     """What :func:`follow` needs of a sequence."""
 
-    def frame_state(self, index: int) -> tuple[bool, Signature | None]:
+    def _frame_state(self, index: int) -> tuple[bool, Signature | None]:
         """(whether a later frame exists, the frame's signature or ``None`` if it is missing)."""
 
     def relist(self) -> None:
         """Look for new files (a directory or glob source); nothing for the others."""
 
-    def get_checked(self, index: int, signature: Signature) -> tuple[bool, T]:
+    def _get_checked(self, index: int, signature: Signature) -> tuple[bool, T]:
         """Item ``index``, and whether it was read from the file as ``signature`` describes."""
 
     def invalidate(self, index: int | None = None) -> None:
@@ -61,14 +61,14 @@ def follow(
     failure: Exception | None = None  # why the newest frame could not be read, if it could not
     progress_at = time.monotonic()
     while not waiter.is_set():
-        later, signature = sequence.frame_state(index)
+        later, signature = sequence._frame_state(index)
         complete = signature is not None and (
             later or (newest == (index, signature) and signature[0] > 0)
         )
         if complete:
             assert signature is not None
             try:
-                matches, item = sequence.get_checked(index, signature)
+                matches, item = sequence._get_checked(index, signature)
                 failure = None
             except Exception as exc:
                 matches, failure = False, exc

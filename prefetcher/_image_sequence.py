@@ -320,7 +320,7 @@ class ImageSequence(TieredLoader[Any, T]):
             raise LoaderClosedError("the loader is closed")
         return follow(self, start, poll=poll, idle=idle, stop=stop)
 
-    def frame_state(self, index: int) -> tuple[bool, Signature | None]:
+    def _frame_state(self, index: int) -> tuple[bool, Signature | None]:
         """(a later frame exists, frame ``index``'s signature or ``None``): for following."""
         if self._paths is not None:
             paths = self._paths.paths
@@ -332,7 +332,7 @@ class ImageSequence(TieredLoader[Any, T]):
         later = signature is not None and self._signature(self._fetch_file.path(index + 1))
         return bool(later), signature
 
-    def get_checked(self, index: int, signature: Signature) -> tuple[bool, T]:
+    def _get_checked(self, index: int, signature: Signature) -> tuple[bool, T]:
         """Item ``index``, and whether its bytes were read from the file as ``signature``."""
         item = self.get(index)
         key = index if self._paths is None else self._paths.paths[index]
