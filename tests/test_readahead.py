@@ -1,4 +1,4 @@
-"""ahead="auto": the adaptive read-ahead window (issue 7)."""
+"""ahead="auto": the adaptive read-ahead window."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import math
 from typing import Any
 
 import pytest
-from loader_support import WAIT, RecordingLoad, wait_until
+from loader_support import WAIT, RecordingExecutor, RecordingLoad, wait_until
 
 from prefetcher import PrefetchingLoader
 from prefetcher._readahead import AdaptiveReadAhead
@@ -117,9 +117,9 @@ def test_the_loader_reads_both_sides_of_a_jump_out_of_a_run() -> None:
         half = math.ceil(loader.stats().ahead / 2)
         loader.get(500)
         assert loader.stats().ahead == half >= 2
-        with loader._lock:
-            for distance in range(1, half + 1):
-                assert {500 - distance, 500 + distance} <= set(loader._entries)
+        for distance in range(1, half + 1):
+            assert load.started(500 - distance).wait(WAIT)
+            assert load.started(500 + distance).wait(WAIT)
 
 
 def test_the_loader_window_drops_on_a_jump_and_random_access_reads_only_requests() -> None:
@@ -147,11 +147,19 @@ def test_the_auto_memory_bound_is_cache_size_plus_max_ahead() -> None:
     load = RecordingLoad()
     with PrefetchingLoader(load, cache_size=2, ahead="auto", max_ahead=3) as loader:
         gated_walk(loader, load, range(0, 10))
-        with loader._lock:
-            assert len(loader._entries) <= 5
+        stats = loader.stats()
+        assert stats.cached + stats.pending <= 5
 
 
-@pytest.mark.parametrize("max_ahead", [1, 2, 5])
-def test_the_default_workers_follow_max_ahead(max_ahead: int) -> None:
-    with PrefetchingLoader(str, ahead="auto", max_ahead=max_ahead) as loader:
-        assert loader._max_workers == max_ahead + 1
+@pytest.mark.parametrize("ahead", [1, 2, 5])
+def test_the_default_workers_leave_room_for_the_whole_window_and_a_request(ahead: int) -> None:
+    load = RecordingLoad()
+    gate = load.gate(*range(10))
+    executor = RecordingExecutor(max_workers=20)
+    with PrefetchingLoader(load, ahead=ahead, executor=executor) as loader:
+        loader.request(0)
+        assert executor.submitted == list(range(ahead + 1))
+        loader.request(1)  # a hit on a loading prefetch: nothing more may start
+        assert executor.submitted == list(range(ahead + 1))
+        gate.set()
+    executor.shutdown()
