@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import concurrent.futures
 import logging
-import random
 import threading
 import time
 import weakref
@@ -21,16 +20,16 @@ from ._arguments import (
     window_cap,
 )
 from ._deadlines import DeadlineThread
-from ._entries import Entry, EntryState, EntryTable
+from ._entries import Entry
 from ._errors import LoaderClosedError
 from ._notes import set_loader_note
-from ._planning import Travel, next_travel, window_targets
 from ._pool import DaemonThreadPool
-from ._readahead import AdaptiveReadAhead, FixedReadAhead, ReadAheadPolicy
+from ._readahead import AdaptiveReadAhead, FixedReadAhead
 from ._retry import RetryPolicy
-from ._scheduling import Outcome, Start, describe_wait, running_since, stuck_error
+from ._scheduler import Scheduler
+from ._scheduling import Outcome, Start, loader_note
 from ._sizeof import default_sizeof
-from ._stats import Counters, LoaderStats
+from ._stats import LoaderStats
 
 __all__ = ["PrefetchingLoader"]
 
@@ -144,8 +143,8 @@ class PrefetchingLoader(Generic[K, T]):
             check_int("max_bytes", max_bytes, minimum=1)
         if sizeof is not None and not callable(sizeof):
             raise TypeError(f"sizeof must be callable, got {sizeof!r}")
-        self._load_timeout = check_seconds("load_timeout", load_timeout)
-        self._retry = RetryPolicy(
+        load_timeout_seconds = check_seconds("load_timeout", load_timeout)
+        retry = RetryPolicy(
             retries=check_int("retries", retries, minimum=0),
             retry_on=check_exceptions("retry_on", retry_on),
             backoff=check_seconds("backoff", backoff) or 0.0,
@@ -153,37 +152,31 @@ class PrefetchingLoader(Generic[K, T]):
 
         self._load = load
         self._keys = keys
-        self._cache_size = cache_size
-        self._max_entries = cache_size + cap
-        self._max_workers = workers
         self._max_bytes = max_bytes
         self._sizeof: Callable[[Any], int] = sizeof if sizeof is not None else default_sizeof
-        self._policy: ReadAheadPolicy = (
-            # More prefetches than workers would only wait in the queue.
-            AdaptiveReadAhead(minimum=1, maximum=min(cap, workers))
-            if ahead == "auto"
-            else FixedReadAhead(cap)
-        )
+        self._load_timeout = load_timeout_seconds
         self._pool = DaemonThreadPool(workers) if executor is None else None
         self._executor: Executor = executor if executor is not None else self._pool  # type: ignore[assignment]
-        self._deadlines = (
-            DeadlineThread(self) if self._load_timeout is not None or retries else None
-        )
+        self._deadlines = DeadlineThread(self) if load_timeout is not None or retries else None
         # A loader dropped without close() still lets its threads go.
         self._finalizer = weakref.finalize(self, _release, self._pool, self._deadlines)
-        self._rng = random.Random()
-
-        # Guards every attribute below; never held while calling load, sizeof, keys, the
-        # executor or a future's callbacks, nor while waiting.
+        # Guards the scheduler (all the loader's changing state); never held while calling load,
+        # sizeof, keys, the executor or a future's callbacks, nor while waiting.
         self._lock = type(self).lock_type()
-        self._table = EntryTable()
-        self._window: set[int] = set()  # the indices of the current read-ahead window
-        self._planned = (-1, -1)  # (ahead, behind) of the current window
-        self._travel = Travel(position=None, direction=1, step=None)
-        # Executor futures of loads given up as stuck whose thread has not returned yet.
-        self._stuck: set[Future[Any]] = set()
-        self._counters = Counters()
-        self._closed = False
+        self._scheduler = Scheduler(
+            cache_size=cache_size,
+            max_entries=cache_size + cap,
+            max_workers=workers,
+            max_bytes=max_bytes,
+            policy=(
+                # More prefetches than workers would only wait in the queue.
+                AdaptiveReadAhead(minimum=1, maximum=min(cap, workers))
+                if ahead == "auto"
+                else FixedReadAhead(cap)
+            ),
+            retry=retry,
+            load_timeout=load_timeout_seconds,
+        )
 
     # -- public API -------------------------------------------------------------------------
 
@@ -195,7 +188,7 @@ class PrefetchingLoader(Generic[K, T]):
     @property
     def closed(self) -> bool:
         """Whether :meth:`close` has been called."""
-        return self._closed
+        return self._scheduler.closed
 
     def get(self, index: int, timeout: float | None = None) -> T:
         """Return item ``index``, loading it if needed; read ahead either way.
@@ -232,19 +225,18 @@ class PrefetchingLoader(Generic[K, T]):
                 # On Python 3.11 a get timeout and a load's own TimeoutError are one class:
                 # only a future that is not done means the wait ran out.
                 with self._lock:
-                    message = describe_wait(entry, self._table.running.values(), timeout)
+                    message = self._scheduler.describe_wait(entry, timeout)
                 raise TimeoutError(message)
             error = future.exception(0)
             if error is not None:
                 if not isinstance(error, LoaderClosedError):
-                    set_loader_note(error, _note(entry))  # for this index, whoever else raised it
+                    set_loader_note(error, loader_note(entry))  # this index, whoever else raised it
                 raise error
             return cast(T, future.result(0))
         finally:
             ended = time.perf_counter()
             with self._lock:
-                self._counters.wait_seconds += ended - began
-                self._policy.on_wait_finished(ended)
+                self._scheduler.waited(ended - began, ended)
 
     __getitem__ = get
 
@@ -274,29 +266,12 @@ class PrefetchingLoader(Generic[K, T]):
         position = None if index is None else normalize_index(index, self._length())
         with self._lock:
             self._raise_if_closed()
-            table = self._table
-            if position is None:
-                dropped = table.clear()
-                table.running.clear()
-                table.retrying.clear()
-            else:
-                found = table.get(position)
-                dropped = [] if found is None else [found]
-                for entry in dropped:
-                    table.remove(entry)
-                table.running.pop(position, None)
-                table.retrying.pop(position, None)
-            self._counters.prefetches_cancelled += sum(
-                1 for e in dropped if e.state is EntryState.QUEUED
-            )
+            self._scheduler.invalidate(position)
 
     def stats(self) -> LoaderStats:
         """Return a snapshot of the counters (allowed after :meth:`close` too)."""
         with self._lock:
-            ready = self._table.ready_count()
-            return self._counters.snapshot(
-                ahead=self._policy.window, cached=ready, pending=len(self._table) - ready
-            )
+            return self._scheduler.snapshot()
 
     def close(self, wait: bool = True, timeout: float | None = None) -> None:
         """Cancel queued prefetches, end waits, and shut down the loader's own pool.
@@ -344,33 +319,25 @@ class PrefetchingLoader(Generic[K, T]):
 
     def __repr__(self) -> str:
         with self._lock:
-            ready = self._table.ready_count()
-            pending = len(self._table) - ready
-            window = self._policy.window
+            stats = self._scheduler.snapshot()
         return (
-            f"<PrefetchingLoader cached={ready} pending={pending} ahead={window} "
-            f"closed={self._closed}>"
+            f"<PrefetchingLoader cached={stats.cached} pending={stats.pending} "
+            f"ahead={stats.ahead} closed={self.closed}>"
         )
 
-    # -- deciding, under the lock -----------------------------------------------------------
+    # -- under the lock: the scheduler decides -------------------------------------------------
 
     def _length(self) -> int | None:
         # len() of a caller's sequence is caller code: called without the lock.
         return None if self._keys is None else len(self._keys)
 
     def _raise_if_closed(self) -> None:
-        if self._closed:
+        if self._scheduler.closed:
             raise LoaderClosedError("the loader is closed")
 
     def _request(
         self, index: int, want_future: bool
     ) -> tuple[Entry, Future[Any] | None, Any, list[Start]]:
-        """Account for a request and plan the read-ahead.
-
-        Returns the entry; a future to wait on (``None`` when the item is ready and no future
-        was asked for); the item's value if it was ready, read under the lock because another
-        thread may evict it the moment the lock is released; and the loads to start.
-        """
         self._raise_if_closed()
         length = self._length()
         if type(index) is int and index >= 0 and (length is None or index < length):
@@ -380,224 +347,7 @@ class PrefetchingLoader(Generic[K, T]):
         now = time.perf_counter()
         with self._lock:
             self._raise_if_closed()
-            self._counters.requests += 1
-            self._travel = travel = next_travel(self._travel, position, length)
-            entry, starts = self._entry_for(position, now)
-            ready = entry.state is EntryState.DONE
-            value = entry.value if ready else None
-            future = self._future_of(entry) if want_future or not ready else None
-            window = self._policy.on_request(travel.step, ready, now)
-            behind = self._policy.behind
-            if travel.step != 0 or starts or (window, behind) != self._planned:
-                self._plan(position, window, behind, length)
-            # else: the same request again (a GUI repainting, say); the window is as planned
-            # and whatever left it since was evicted on purpose, so planning again would only
-            # reload it.
-            self._evict(protect=entry)
-            starts.extend(self._startable(now))
-            return entry, future, value, starts
-
-    def _entry_for(self, position: int, now: float) -> tuple[Entry, list[Start]]:
-        """The entry a request for ``position`` is served from, and the load it must start."""
-        table = self._table
-        entry = table.get(position)
-        if entry is None:
-            entry = table.running.get(position) or table.retrying.get(position)
-            if entry is not None:
-                # Evicted while it loads: join that load rather than start the item again.
-                entry.requested = True
-                table.add(entry)
-        if entry is None:
-            self._counters.misses += 1
-            self._refuse_if_stuck(position)
-            entry = Entry(position, requested=True)
-            start = self._begin(entry, now)  # a demand load goes to the executor first
-            table.add(entry)
-            return entry, [start]
-        self._counters.hits += entry.state is EntryState.DONE
-        self._counters.waits += entry.state is not EntryState.DONE
-        table.touch(entry)
-        if entry.state is EntryState.QUEUED or entry.state is EntryState.RETRY_WAIT:
-            # A requested item never waits behind prefetches, nor for a retry's backoff.
-            self._refuse_if_stuck(position)
-            if entry.state is EntryState.QUEUED:
-                table.dequeue(entry)
-            return entry, [self._begin(entry, now)]
-        return entry, []
-
-    def _future_of(self, entry: Entry) -> Future[Any]:
-        if entry.future is None:
-            entry.future = _shared_future()
-            if entry.state is EntryState.DONE:
-                entry.future.set_result(entry.value)  # a new future: no callback runs here
-        return entry.future
-
-    def _refuse_if_stuck(self, position: int) -> None:
-        if len(self._stuck) >= self._max_workers:
-            raise TimeoutError(
-                f"cannot start a load for item {position}: {len(self._stuck)} loads are stuck "
-                f"(running longer than load_timeout={self._load_timeout} s), the most allowed"
-            )
-
-    def _plan(self, position: int, window: int, behind: int, length: int | None) -> None:
-        """Queue the window around ``position``; cancel queued prefetches outside it."""
-        self._planned = (window, behind)
-        targets = window_targets(position, self._travel.direction, window, behind, length)
-        self._window = set(targets)
-        table = self._table
-        wanted: list[Entry] = []
-        for target in targets:
-            entry = table.get(target)
-            if entry is None:
-                entry = (
-                    table.running.get(target)
-                    or table.retrying.get(target)
-                    or Entry(target, requested=False)
-                )
-                table.add(entry)  # a load in flight rejoins the table instead of starting again
-            if entry.state is EntryState.QUEUED:
-                wanted.append(entry)
-        self._counters.prefetches_cancelled += len(table.requeue(wanted, keep=self._window))
-
-    def _evict(self, protect: Entry | None) -> None:
-        victims = self._table.victims(
-            cache_size=self._cache_size,
-            max_entries=self._max_entries,
-            max_bytes=self._max_bytes,
-            window=self._window,
-            protect=protect,
-        )
-        self._counters.evictions += len(victims)
-        self._counters.wasted_loads += sum(
-            1 for v in victims if v.state is EntryState.DONE and not v.requested
-        )
-
-    def _begin(self, entry: Entry, now: float) -> Start:
-        if entry.attempt:
-            self._counters.retries += 1
-        else:
-            self._counters.loads_started += 1
-        self._table.retrying.pop(entry.index, None)
-        attempt = entry.start_attempt(now)
-        self._table.running[entry.index] = entry
-        return Start(entry, attempt)
-
-    def _startable(self, now: float) -> list[Start]:
-        """Start queued prefetches while workers are free (stuck loads count for none)."""
-        starts: list[Start] = []
-        table = self._table
-        while (
-            table.has_queued()
-            and len(table.running) < self._max_workers
-            and len(self._stuck) < self._max_workers
-        ):
-            entry = table.pop_queued()
-            assert entry is not None
-            starts.append(self._begin(entry, now))
-        return starts
-
-    def _record(
-        self, start: Start, submission: Future[Any] | None, value: Any, error: BaseException | None
-    ) -> Outcome:
-        """Account for the end of an attempt; decide whom to tell and what to start next."""
-        entry, now = start.entry, time.perf_counter()
-        if submission is not None and submission in self._stuck:
-            self._stuck.discard(submission)  # given up long ago; its worker is free again
-            return Outcome(release_worker=True, starts=self._startable_unless_closed(now))
-        if entry.attempt != start.attempt or entry.state is not EntryState.RUNNING:
-            return Outcome()  # an attempt already settled (abandoned at close)
-        # The executor's future holds the item too, and refers back to this entry through its
-        # done-callback: break the cycle so an evicted item is freed at once, not when the
-        # cycle collector runs.
-        entry.submission = None
-        if self._table.running.get(entry.index) is entry:
-            del self._table.running[entry.index]
-        if error is None:
-            return self._record_success(entry, value, now)
-        return self._record_failure(entry, error, now)
-
-    def _record_success(self, entry: Entry, value: Any, now: float) -> Outcome:
-        self._counters.loads_completed += 1
-        self._policy.on_load_finished(now - entry.started_at)
-        size = entry.size
-        if self._table.holds(entry) and not self._closed:
-            self._table.set_ready(entry, value, size)
-            if self._max_bytes is not None and size > self._max_bytes:
-                self._table.remove(entry)  # returned to its waiters, but not kept
-                self._counters.evictions += 1
-            else:
-                self._evict(protect=None)
-        else:
-            entry.move_to(EntryState.DONE)
-            # Dropped while it ran (evicted or invalidated) and never asked for.
-            self._counters.wasted_loads += not entry.requested
-        return Outcome(future=entry.future, value=value, starts=self._startable_unless_closed(now))
-
-    def _record_failure(self, entry: Entry, error: BaseException, now: float) -> Outcome:
-        table = self._table
-        # Retried if still wanted: held, or evicted while it ran but waited for.
-        wanted = table.holds(entry) or (entry.future is not None and table.get(entry.index) is None)
-        if not self._closed and wanted and self._retry.should_retry(error, entry.attempt):
-            entry.move_to(EntryState.RETRY_WAIT)
-            entry.retry_at = now + self._retry.delay(entry.attempt, self._rng)
-            table.retrying[entry.index] = entry
-            return Outcome(wake_at=entry.retry_at, starts=self._startable_unless_closed(now))
-        if table.holds(entry):
-            table.remove(entry)  # a failure is not kept: the next request loads again
-        if not isinstance(error, LoaderClosedError):
-            self._counters.loads_failed += 1
-        future, entry.future = entry.future, None
-        return Outcome(
-            future=future,
-            error=error,
-            note=_note(entry),
-            starts=self._startable_unless_closed(now),
-        )
-
-    def _startable_unless_closed(self, now: float) -> list[Start]:
-        return [] if self._closed else self._startable(now)
-
-    def _give_up_stuck(self, now: float) -> list[tuple[Outcome, Future[Any] | None]]:
-        """Settle every load running longer than ``load_timeout`` as failed by a timeout."""
-        assert self._load_timeout is not None
-        settled = []
-        for entry in list(self._table.running.values()):
-            since = running_since(entry)
-            if since is None or now - since < self._load_timeout:
-                continue
-            del self._table.running[entry.index]
-            self._counters.loads_stuck += 1
-            if entry.submission is not None:
-                self._stuck.add(entry.submission)
-            error = stuck_error(entry, now - since, self._load_timeout)
-            settled.append((self._record_failure(entry, error, now), entry.submission))
-        return settled
-
-    def _due_retries(self, now: float) -> list[Start]:
-        starts = []
-        for entry in list(self._table.retrying.values()):
-            if entry.retry_at > now:
-                continue
-            if entry.requested and len(self._stuck) < self._max_workers:
-                starts.append(self._begin(entry, now))
-            elif self._table.holds(entry):
-                # A prefetch's retry waits in the queue like any prefetch: it never delays
-                # a demand load.
-                del self._table.retrying[entry.index]
-                entry.move_to(EntryState.QUEUED)
-                self._table.queue_first(entry)
-            else:
-                del self._table.retrying[entry.index]  # an evicted prefetch: not worth it
-        return starts
-
-    def _next_deadline(self, now: float) -> float | None:
-        times = [entry.retry_at for entry in self._table.retrying.values()]
-        if self._load_timeout is not None:
-            for entry in self._table.running.values():
-                since = running_since(entry)
-                # Not started by a worker yet: look again a full timeout from now.
-                times.append((now if since is None else since) + self._load_timeout)
-        return min(times, default=None)
+            return self._scheduler.request(position, length, want_future, now)
 
     # -- acting, outside the lock -----------------------------------------------------------
 
@@ -610,14 +360,13 @@ class PrefetchingLoader(Generic[K, T]):
                 entry.key = key
                 submission = self._executor.submit(self._load, key)
             except Exception as exc:  # shut down, broken pool, or a failing keys[n]
-                if isinstance(exc, RuntimeError) and self._closed:
+                if isinstance(exc, RuntimeError) and self.closed:
                     exc = LoaderClosedError("the loader closed before the load started")
                 self._settle(start, None, None, exc)
                 continue
             with self._lock:
-                if entry.attempt == start.attempt:
-                    entry.submission = submission
-                cancel = self._closed and self._pool is None
+                self._scheduler.attach(start, submission)
+                cancel = self._scheduler.closed and self._pool is None
             if cancel:
                 submission.cancel()  # close() ran while this was being submitted
             submission.add_done_callback(partial(self._on_submission_done, start))
@@ -662,7 +411,7 @@ class PrefetchingLoader(Generic[K, T]):
         self, start: Start, submission: Future[Any] | None, value: Any, error: BaseException | None
     ) -> None:
         with self._lock:
-            outcome = self._record(start, submission, value, error)
+            outcome = self._scheduler.record(start, submission, value, error)
         self._act(outcome)
 
     def _act(self, outcome: Outcome) -> None:
@@ -685,13 +434,9 @@ class PrefetchingLoader(Generic[K, T]):
     def on_deadline(self, now: float) -> float | None:
         """Give up stuck loads and start due retries (called by the loader's deadline thread)."""
         with self._lock:
-            if self._closed:
-                return None
-            stuck = self._give_up_stuck(now) if self._load_timeout is not None else []
-            starts = self._due_retries(now) + self._startable(now)
-            upcoming = self._next_deadline(now)
-        for outcome, submission in stuck:
-            if self._pool is not None and submission is not None:
+            stuck, starts, upcoming = self._scheduler.deadline(now)
+        for outcome, busy in stuck:
+            if self._pool is not None and busy:
                 self._pool.add_worker()  # a worker in place of the stuck one
             self._act(outcome)
         self._start(starts)
@@ -700,15 +445,7 @@ class PrefetchingLoader(Generic[K, T]):
     def _shut(self, wait: bool, timeout: float | None) -> list[int]:
         """Close; return the indices of the loads abandoned while still running."""
         with self._lock:
-            already_closed, self._closed = self._closed, True
-            dropped = self._table.clear()
-            self._counters.prefetches_cancelled += sum(
-                1 for e in dropped if e.state is EntryState.QUEUED
-            )
-            unstarted = _take_futures(e for e in dropped if e.state is not EntryState.RUNNING)
-            unstarted += _take_futures(self._table.retrying.values())
-            self._table.retrying.clear()
-            submissions = [e.submission for e in self._table.running.values() if e.submission]
+            already_closed, unstarted, submissions = self._scheduler.close()
         _fail_closed(unstarted)
         if self._deadlines is not None:
             self._deadlines.stop()
@@ -725,34 +462,9 @@ class PrefetchingLoader(Generic[K, T]):
                 left = None if timeout is None else max(0.0, timeout - (time.monotonic() - began))
                 self._pool.join(left)
         with self._lock:
-            abandoned = list(self._table.running.values())
-            self._table.running.clear()
-            waiting = _take_futures(abandoned)
+            abandoned, waiting = self._scheduler.abandon_running()
         _fail_closed(waiting)
-        return sorted(e.index for e in abandoned)
-
-
-def _shared_future() -> Future[Any]:
-    future: Future[Any] = Future()
-    # The future is shared by every caller asking for the same item: moving it to RUNNING
-    # makes cancel() refuse, so one caller cannot cancel another's item. The loader cancels
-    # prefetches itself.
-    future.set_running_or_notify_cancel()
-    return future
-
-
-def _note(entry: Entry) -> str:
-    attempts = f", after {entry.attempt} attempts" if entry.attempt > 1 else ""
-    return f"prefetcher: while loading index {entry.index} (key {entry.key!r}){attempts}"
-
-
-def _take_futures(entries: Any) -> list[Future[Any]]:
-    futures = []
-    for entry in entries:
-        if entry.future is not None and not entry.future.done():
-            futures.append(entry.future)
-        entry.future = None
-    return futures
+        return abandoned
 
 
 def _fail_closed(futures: list[Future[Any]]) -> None:

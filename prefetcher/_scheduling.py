@@ -12,7 +12,16 @@ from ._entries import Entry, EntryState
 from ._notes import set_loader_note
 from ._pool import PoolFuture
 
-__all__ = ["Outcome", "Start", "describe_wait", "running_since", "stuck_error"]
+__all__ = [
+    "Outcome",
+    "Start",
+    "describe_wait",
+    "loader_note",
+    "running_since",
+    "shared_future",
+    "stuck_error",
+    "take_futures",
+]
 
 
 class Start(NamedTuple):
@@ -95,3 +104,29 @@ def describe_wait(entry: Entry, running: Iterable[Entry], timeout: float | None)
         f"{head}; it is queued: all {len(busy)} workers busy with items {indices} "
         f"for up to {longest:.0f} s"
     )
+
+
+def loader_note(entry: Entry) -> str:
+    """The loader's note for an error of ``entry``'s load: the index, the key, the attempts."""
+    attempts = f", after {entry.attempt} attempts" if entry.attempt > 1 else ""
+    return f"prefetcher: while loading index {entry.index} (key {entry.key!r}){attempts}"
+
+
+def shared_future() -> Future[Any]:
+    """A future for the waiters of one item, which no caller can cancel."""
+    future: Future[Any] = Future()
+    # The future is shared by every caller asking for the same item: moving it to RUNNING
+    # makes cancel() refuse, so one caller cannot cancel another's item. The loader cancels
+    # prefetches itself.
+    future.set_running_or_notify_cancel()
+    return future
+
+
+def take_futures(entries: Iterable[Entry]) -> list[Future[Any]]:
+    """Detach the waiters' futures from ``entries``; return those not resolved yet."""
+    futures = []
+    for entry in entries:
+        if entry.future is not None and not entry.future.done():
+            futures.append(entry.future)
+        entry.future = None
+    return futures
