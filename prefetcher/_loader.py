@@ -79,8 +79,8 @@ class PrefetchingLoader(Generic[K, T]):
         load_timeout: Seconds a load may run before it counts as stuck: its waiters get a
             :class:`TimeoutError`, the next request starts a fresh load, a late result is
             dropped, and the loader's own pool starts a worker in its place. At most
-            ``max_workers`` loads may be stuck at once; past that, a request that needs a new
-            load fails at once. ``None`` (the default): loads may run for ever.
+            ``max(4, max_workers)`` loads may be stuck at once; past that, a request that needs
+            a new load fails at once. ``None`` (the default): loads may run for ever.
         retries: Attempts after the first for a load that fails with an error in ``retry_on``.
             ``FileNotFoundError``, ``IsADirectoryError``, ``NotADirectoryError``,
             ``PermissionError`` and undecodable images are never retried.

@@ -87,19 +87,15 @@ class DaemonThreadPool(Executor):
             if self._shutdown:
                 raise RuntimeError("cannot schedule new futures after shutdown")
             self._calls.append(_Call(future, fn, args, kwargs))
-            spawn = self._take_spawn()
+            self._spawn_if_needed()
             self._work_ready.notify()
-        if spawn is not None:
-            spawn.start()
         return future
 
     def add_worker(self) -> None:
         """Allow one more thread, in place of one that is stuck in a call."""
         with self._lock:
             self._limit += 1
-            spawn = self._take_spawn()
-        if spawn is not None:
-            spawn.start()
+            self._spawn_if_needed()
 
     def remove_worker(self) -> None:
         """Undo :meth:`add_worker` once the stuck call returned; a spare thread then ends."""
@@ -143,16 +139,20 @@ class DaemonThreadPool(Executor):
                 return False
         return True
 
-    def _take_spawn(self) -> threading.Thread | None:
-        """A new thread if a call waits, no thread is idle, and the limit allows one."""
+    def _spawn_if_needed(self) -> None:
+        """Start a thread if a call waits, no thread is idle, and the limit allows one.
+
+        Started under the lock, so that shutdown() never sees a thread it cannot join yet; the
+        new thread needs the lock only once it looks for work, after start() has returned.
+        """
         if self._idle >= len(self._calls) or len(self._threads) >= self._limit:
-            return None
+            return
         self._started += 1
         thread = threading.Thread(
             target=self._work, name=f"{self._prefix}_{self._started}", daemon=True
         )
+        thread.start()
         self._threads.add(thread)
-        return thread
 
     def _next_call(self) -> _Call | None:
         """The next call to run, or ``None`` when this thread should end."""

@@ -29,7 +29,10 @@ from ._scheduling import (
 )
 from ._stats import Counters, LoaderStats
 
-__all__ = ["Scheduler"]
+__all__ = ["MIN_STUCK_CAP", "Scheduler"]
+
+#: The least number of stuck loads a loader allows at once (``max_workers`` if that is more).
+MIN_STUCK_CAP = 4
 
 
 class Scheduler:
@@ -48,8 +51,11 @@ class Scheduler:
     ) -> None:
         self._cache_size = cache_size
         self._max_entries = max_entries
-        # Loads in flight at once; also the most that may be stuck at once.
+        # Loads in flight at once.
         self._max_workers = max_workers
+        # Loads given up as stuck whose threads may still run: enough for a small pool to go on
+        # past a few hung reads, bounded so a share that hangs for good cannot pile up threads.
+        self._max_stuck = max(MIN_STUCK_CAP, max_workers)
         self._max_bytes = max_bytes
         self._policy = policy
         self._retry = retry
@@ -208,7 +214,7 @@ class Scheduler:
         return entry.future
 
     def _refuse_if_stuck(self, position: int) -> None:
-        if len(self._stuck) >= self._max_workers:
+        if len(self._stuck) >= self._max_stuck:
             raise TimeoutError(
                 f"cannot start a load for item {position}: {len(self._stuck)} loads are stuck "
                 f"(running longer than load_timeout={self._load_timeout} s), the most allowed"
@@ -264,7 +270,7 @@ class Scheduler:
         while (
             table.has_queued()
             and len(table.running) < self._max_workers
-            and len(self._stuck) < self._max_workers
+            and len(self._stuck) < self._max_stuck
         ):
             entry = table.pop_queued()
             assert entry is not None
@@ -281,6 +287,7 @@ class Scheduler:
         entry, now = start.entry, time.perf_counter()
         if submission is not None and submission in self._stuck:
             self._stuck.discard(submission)  # given up long ago; its worker is free again
+            self.counters.wasted_loads += error is None  # its late result is dropped
             return Outcome(release_worker=True, starts=self._startable_unless_closed(now))
         if entry.attempt != start.attempt or entry.state is not EntryState.RUNNING:
             return Outcome()  # an attempt already settled (abandoned at close)
@@ -357,7 +364,7 @@ class Scheduler:
         for entry in list(self._table.retrying.values()):
             if entry.retry_at > now:
                 continue
-            if entry.requested and len(self._stuck) < self._max_workers:
+            if entry.requested and len(self._stuck) < self._max_stuck:
                 starts.append(self._begin(entry, now))
             elif self._table.holds(entry):
                 # A prefetch's retry waits in the queue like any prefetch: it never delays

@@ -45,7 +45,8 @@ class LoaderStats:
     prefetches_cancelled: int = 0
     #: Entries removed to keep the memory bounds.
     evictions: int = 0
-    #: Loads that completed and were then evicted (or dropped) without ever being requested.
+    #: Loads that completed but whose item was never used: evicted (or dropped) before any
+    #: request, or returned only after being given up as stuck.
     wasted_loads: int = 0
     #: Total seconds callers spent blocked in ``get`` waiting for an item.
     wait_seconds: float = 0.0

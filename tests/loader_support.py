@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Hashable, Sequence
@@ -185,3 +189,45 @@ class ProbedExecutor(RecordingExecutor):
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
         self._probe.check("executor.submit")
         return super().submit(fn, *args, **kwargs)
+
+
+def run_child(
+    script: str, *, interrupt_at: str | None = None, timeout: float = 20.0
+) -> tuple[int, str, float]:
+    """Run ``script`` in a child Python; return its exit status, output, and seconds it took.
+
+    The child gets the default SIGINT handler even when this process ignores SIGINT (a run in
+    the background or under nohup). With ``interrupt_at``, the child is sent one SIGINT once it
+    printed that line, and the time counts from then. A child still running after ``timeout``
+    seconds is killed by its pid and the test fails.
+    """
+    prelude = "import signal; signal.signal(signal.SIGINT, signal.default_int_handler)\n"
+    child = subprocess.Popen(
+        [sys.executable, "-u", "-c", prelude + script],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert child.stdout is not None
+    lines: list[str] = []
+    deadline = time.monotonic() + timeout
+    killer = threading.Timer(timeout, child.kill)  # a hung child cannot hang the test
+    killer.start()
+    try:
+        started = time.monotonic()
+        for line in child.stdout:
+            lines.append(line)
+            if interrupt_at is not None and line.strip() == interrupt_at:
+                started = time.monotonic()
+                child.send_signal(signal.SIGINT)
+        status = child.wait(max(0.0, deadline - time.monotonic()))
+        took = time.monotonic() - started
+    finally:
+        killer.cancel()
+        if child.poll() is None:
+            os.kill(child.pid, signal.SIGKILL)
+            child.wait()
+        child.stdout.close()
+    output = "".join(lines)
+    assert status != -signal.SIGKILL, f"the child hung and was killed:\n{output}"
+    return status, output, took

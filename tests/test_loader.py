@@ -9,6 +9,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 import traceback
 import weakref
 from collections.abc import Callable, Iterable
@@ -803,3 +804,30 @@ def test_request_returns_a_future_that_cannot_be_cancelled(load: RecordingLoad) 
         gate.set()
         assert future.result(WAIT) == ("item", "0.png")
         assert loader.request(0).result(0) == ("item", "0.png")
+
+
+def test_a_repeated_request_does_not_reload_a_prefetch_evicted_for_its_size() -> None:
+    load = RecordingLoad()
+
+    def sizeof(item: tuple[str, int]) -> int:
+        return 1000 if item[1] == 1 else 1  # item 1 is larger than max_bytes: never kept
+
+    with PrefetchingLoader(load, ahead=1, max_bytes=100, sizeof=sizeof) as loader:
+        loader.get(0)
+        wait_until(lambda: loader.stats().pending == 0)
+        loader.get(0)  # a GUI repainting the same item
+        wait_until(lambda: loader.stats().pending == 0)
+        assert load.count(1) == 1
+
+
+def test_the_auto_window_measures_the_consumer_without_its_waits() -> None:
+    def load(n: int) -> int:
+        time.sleep(0.05)  # the share: every read takes 50 ms, the consumer no time at all
+        return n
+
+    with PrefetchingLoader(load, ahead="auto", max_ahead=8) as loader:
+        for n in range(6):
+            loader.get(n, timeout=WAIT)
+        # 50 ms of load against microseconds between requests asks for the deepest window;
+        # counting the waits as the consumer's time would ask for about 2.
+        assert loader.stats().ahead == 8
