@@ -378,7 +378,13 @@ def _run_chunk_local(chunk: _Chunk) -> _Outcome:
 def _failure(
     index: int, key: Any, error: BaseException, *, portable: bool, note: bool = True
 ) -> FrameFailure:
-    file = display_name(os.fspath(key)) if isinstance(key, (str, os.PathLike)) else repr(key)
+    raw = os.fspath(key) if isinstance(key, (str, os.PathLike)) else None
+    file = display_name(raw) if isinstance(raw, str) else repr(key)
+    notes = getattr(error, "__notes__", None)
+    if isinstance(raw, str) and file != raw and notes:
+        # The loader's note names the key as it is, password and all: mask it before the
+        # failure is shown, logged or sent anywhere.
+        setattr(error, "__notes__", [str(n).replace(raw, file) for n in notes])  # noqa: B010
     if note:
         # The loader's own note names the index inside the chunk; this one names it in the run.
         _add_note(error, f"prefetcher: map_frames frame {index} ({file})")
