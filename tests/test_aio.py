@@ -7,6 +7,7 @@ the test body is the same coroutine) and aget.
 
 from __future__ import annotations
 
+import doctest
 import gc
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -282,3 +283,9 @@ def test_async_iteration_of_a_closed_loader_raises_loader_closed_error_at_once(
 
     with pytest.raises(LoaderClosedError):
         aiterate(loader)
+
+
+def test_docstring_example_runs() -> None:
+    result = doctest.testmod(_aio, optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0
+    assert result.failed == 0
