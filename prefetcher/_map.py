@@ -9,6 +9,7 @@ theirs. Dask is imported only when a client is given.
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import dataclasses
 import importlib
 import os
@@ -18,7 +19,7 @@ import sys
 import time
 import traceback
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
@@ -287,10 +288,15 @@ def map_frames_report(
     results: list[R | None] = [None] * len(keys)
     failures: list[FrameFailure] = []
     reports: list[ChunkReport] = []
-    with tqdm(
-        total=len(keys), desc="map_frames", unit="frame", file=sys.stderr, disable=not progress
-    ) as bar:
-        for chunk, outcome, error in _run_all(chunks, client, workers, processes):
+    # closing(): on an interrupt the generator's cleanup (cancel what has not run) runs now, not
+    # whenever the generator is collected.
+    with (
+        tqdm(
+            total=len(keys), desc="map_frames", unit="frame", file=sys.stderr, disable=not progress
+        ) as bar,
+        contextlib.closing(_run_all(chunks, client, workers, processes)) as done,
+    ):
+        for chunk, outcome, error in done:
             if error is not None:
                 # The task itself failed: every frame of the chunk is reported, none dropped.
                 failures.extend(
@@ -464,7 +470,7 @@ _Done = tuple[_Chunk, _Outcome | None, BaseException | None]
 
 def _run_all(
     chunks: list[_Chunk], client: Client | None, workers: int | None, processes: bool
-) -> Iterator[_Done]:
+) -> Generator[_Done, None, None]:
     """Yield ``(chunk, outcome, task error)`` for each chunk as it completes."""
     if client is not None:
         yield from _run_on_cluster(chunks, client)
@@ -489,7 +495,7 @@ def _run_all(
         executor.shutdown(wait=True, cancel_futures=True)
 
 
-def _run_on_cluster(chunks: list[_Chunk], client: Client) -> Iterator[_Done]:
+def _run_on_cluster(chunks: list[_Chunk], client: Client) -> Generator[_Done, None, None]:
     distributed: Any = importlib.import_module("distributed")
     cluster: Any = client  # distributed is only partly typed
     futures = cluster.map(
