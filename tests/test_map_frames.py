@@ -48,15 +48,16 @@ def lock_in_chunk_2(frame: npt.NDArray[Any]) -> Any:
     return threading.Lock() if 2 * CHUNK <= int(frame[0, 0]) < 3 * CHUNK else int(frame[0, 0])
 
 
-class TwoArgumentError(Exception):
-    """An exception that pickles but cannot be unpickled (its __init__ wants two arguments)."""
+class LockedError(Exception):
+    """An exception that cannot be pickled: it holds a lock."""
 
-    def __init__(self, what: str, where: int) -> None:
-        super().__init__(f"{what} at {where}")
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.lock = threading.Lock()
 
 
-def raise_two_argument_error(frame: npt.NDArray[Any]) -> int:
-    raise TwoArgumentError("bad pixel", int(frame[0, 0]))
+def raise_locked_error(frame: npt.NDArray[Any]) -> int:
+    raise LockedError(f"bad pixel at {int(frame[0, 0])}")
 
 
 @pytest.fixture
@@ -196,7 +197,7 @@ def test_an_exception_that_cannot_travel_back_comes_as_runtime_error_naming_it(
     frames: Path,
 ) -> None:
     report = map_frames_report(
-        raise_two_argument_error,
+        raise_locked_error,
         [str(frames / "4.png")],
         processes=True,
         workers=1,
@@ -206,8 +207,8 @@ def test_an_exception_that_cannot_travel_back_comes_as_runtime_error_naming_it(
 
     (failure,) = report.failures
     assert isinstance(failure.error, RuntimeError)
-    assert "TwoArgumentError: bad pixel at 4" in str(failure.error)
-    assert "TwoArgumentError" in failure.traceback
+    assert "LockedError: bad pixel at 4" in str(failure.error)
+    assert "LockedError" in failure.traceback
 
 
 def test_each_chunk_reads_ahead_in_a_loader_of_its_own(frames: Path) -> None:
@@ -265,6 +266,15 @@ def test_progress_false_prints_nothing(frames: Path, capsys: pytest.CaptureFixtu
     map_frames(pixel, str(frames), chunk_size=CHUNK, as_array=True, progress=False)
 
     assert capsys.readouterr() == ("", "")
+
+
+def test_import_prefetcher_does_not_import_dask() -> None:
+    code = "import sys, prefetcher; print(sorted({'dask', 'distributed'} & set(sys.modules)))"
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=30, check=True
+    )
+
+    assert done.stdout.strip() == "[]"
 
 
 # -- a real LocalCluster: 2 worker processes on 127.0.0.1 -------------------------------------
