@@ -322,14 +322,18 @@ def map_frames_report(
 
 @dataclasses.dataclass(frozen=True)
 class _Chunk:
-    """One task's work: a module-level class, so that it pickles with its fields."""
+    """One task's work: a module-level class, so that it pickles with its fields.
+
+    Its repr leaves the keys and options out: Dask logs a failed task with its arguments, and a
+    URL key holds the share's password.
+    """
 
     fn: Callable[[Any], Any]
     load: Callable[[Any], Any] | None
     start: int
-    keys: tuple[Any, ...]
-    loader_options: Mapping[str, Any]
-    token: str
+    keys: tuple[Any, ...] = dataclasses.field(repr=False)
+    loader_options: Mapping[str, Any] = dataclasses.field(repr=False)
+    token: str = ""
 
     @property
     def task_key(self) -> str:
