@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from prefetcher._loader import PrefetchingLoader
+if TYPE_CHECKING:
+    from prefetcher._loader import PrefetchingLoader
 
 __all__ = ["aget", "aiterate"]
 
@@ -43,7 +44,7 @@ async def aget(loader: PrefetchingLoader[Any, T], index: int, timeout: float | N
         >>> from prefetcher import PrefetchingLoader
         >>> async def main():
         ...     with PrefetchingLoader(str.upper, ["a", "b"]) as loader:
-        ...         return await aget(loader, 1)
+        ...         return await loader.aget(1)
         >>> asyncio.run(main())
         'B'
     """
@@ -68,7 +69,7 @@ async def aget(loader: PrefetchingLoader[Any, T], index: int, timeout: float | N
 def aiterate(loader: PrefetchingLoader[Any, T]) -> AsyncIterator[T]:
     """Yield the items in order without blocking the event loop, reading ahead; only with keys.
 
-    The asyncio counterpart of ``iter(loader)``: ``async for item in aiterate(loader)``.
+    The asyncio counterpart of ``iter(loader)``: ``async for item in loader``.
 
     Raises:
         TypeError: The loader has no keys (at once, not at the first item).

@@ -7,7 +7,7 @@ import logging
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from concurrent.futures import Executor, Future
 from functools import partial
 from typing import Any, ClassVar, Generic, Literal, TypeVar, cast
@@ -316,6 +316,30 @@ class PrefetchingLoader(Generic[K, T]):
         """Yield the items in order, reading ahead; only with keys."""
         length = len(self)  # raises at once, not at the first next()
         return (self.get(index) for index in range(length))
+
+    async def aget(self, index: int, timeout: float | None = None) -> T:
+        """Return item ``index`` without blocking the event loop; read ahead either way.
+
+        The asyncio counterpart of :meth:`get`, with the same errors. Cancelling the awaiting
+        task, or a timeout, stops this caller's wait only: the load goes on for everybody else.
+
+        Example:
+            >>> import asyncio
+            >>> async def main():
+            ...     with PrefetchingLoader(str.upper, ["a", "b"]) as loader:
+            ...         return [await loader.aget(1), [item async for item in loader]]
+            >>> asyncio.run(main())
+            ['B', ['A', 'B']]
+        """
+        from ._aio import aget  # asyncio only for the programs that use it
+
+        return await aget(self, index, timeout)
+
+    def __aiter__(self) -> AsyncIterator[T]:
+        """Yield the items in order without blocking the event loop (``async for``)."""
+        from ._aio import aiterate
+
+        return aiterate(self)
 
     def __repr__(self) -> str:
         with self._lock:
