@@ -12,7 +12,7 @@ from prefetcher._loader import PrefetchingLoader
 from prefetcher._remote import display_name, is_url, url_filesystem
 
 if TYPE_CHECKING:
-    import tifffile
+    import tifffile  # type: ignore[import-not-found,unused-ignore]
 
 __all__ = ["TIFF_EXTENSIONS", "TiffPageKey", "is_tiff_file", "open_tiff"]
 

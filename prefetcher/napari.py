@@ -33,8 +33,8 @@ from prefetcher._sequence import open_sequence
 from prefetcher._tiff import TIFF_EXTENSIONS
 
 if TYPE_CHECKING:
-    import napari
-    import napari.layers
+    import napari  # type: ignore[import-untyped,import-not-found,unused-ignore]
+    import napari.layers  # type: ignore[import-untyped,import-not-found,unused-ignore]
 
 __all__ = ["contrast_limits", "napari_get_reader", "view"]
 
@@ -69,7 +69,7 @@ def view(
         >>> layer = prefetcher.napari.view("/mnt/share/run7", napari.Viewer())  # doctest: +SKIP
         >>> napari.run()  # doctest: +SKIP
     """
-    import napari
+    import napari  # type: ignore[import-untyped,import-not-found,unused-ignore]
 
     owned = not isinstance(source_or_loader, (PrefetchingLoader, FrameStack))
     if isinstance(source_or_loader, FrameStack):
@@ -217,7 +217,7 @@ class _LiveFrames(FrameStack):
     def _showing(self) -> list[Any]:
         if not self._layers:
             # Added by napari from the reader: find the layer in the current viewer.
-            import napari
+            import napari  # type: ignore[import-untyped,import-not-found,unused-ignore]
 
             viewer = napari.current_viewer()
             for layer in viewer.layers if viewer is not None else ():
@@ -254,16 +254,16 @@ def _is_int(value: object) -> bool:
 
 def _make_relay(arrived: Callable[[int, Future[Any]], None]) -> Any:
     """A QObject in the GUI thread whose signal, emitted from a worker, calls ``arrived`` there."""
-    from qtpy.QtCore import QObject, Qt, Signal
+    from qtpy.QtCore import QObject, Qt, Signal  # type: ignore[attr-defined]
 
-    class _Relay(QObject):  # type: ignore[misc]
+    class _Relay(QObject):
         arrived = Signal(int, object)
 
     relay = _Relay()
     # Queued: `arrived` runs in the GUI thread from its event loop, never inside the emit -- not
     # even when a load finishes just as napari's slice adds the callback (which then runs at once,
     # in the GUI thread, in the middle of that slice).
-    relay.arrived.connect(arrived, Qt.ConnectionType.QueuedConnection)
+    relay.arrived.connect(arrived, Qt.ConnectionType.QueuedConnection)  # type: ignore[call-arg]
     return relay
 
 
@@ -276,7 +276,9 @@ def _has_qt_application() -> bool:
 
 
 def _notify(message: str) -> None:
-    from napari.utils.notifications import show_error
+    from napari.utils.notifications import (  # type: ignore[import-untyped,import-not-found,unused-ignore]
+        show_error,
+    )
 
     show_error(f"prefetcher: {message}")
 
