@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
+from prefetcher._errors import LoaderClosedError
 from prefetcher._frames import FrameStack, describe_key
 from prefetcher._loader import PrefetchingLoader
 from prefetcher._remote import display_name, is_url
@@ -36,7 +37,7 @@ if TYPE_CHECKING:
     import napari  # type: ignore[import-untyped,import-not-found,unused-ignore]
     import napari.layers  # type: ignore[import-untyped,import-not-found,unused-ignore]
 
-__all__ = ["contrast_limits", "napari_get_reader", "view"]
+__all__ = ["contrast_limits", "napari_get_reader", "run", "view"]
 
 _Source = str | os.PathLike[str] | Sequence[str | os.PathLike[str]]
 
@@ -94,6 +95,38 @@ def view(
     if owned:
         _close_with_layer(viewer, layer, loader)
     return layer
+
+
+def run(
+    source: _Source, *, start: int = 0, ahead: int | str = "auto", workers: int | None = None
+) -> int:
+    """Open a napari window on ``source`` and run napari until the window is closed.
+
+    What ``prefetcher view SOURCE --napari`` does; the arguments are ``prefetcher view``'s.
+
+    Args:
+        source: What :func:`prefetcher.open_sequence` takes, with known frames (not a template).
+        start: The frame shown first.
+        ahead: The loader's read-ahead (an int, or ``"auto"``).
+        workers: Loader threads (``max_workers``); ``None`` for the loader's default.
+
+    Returns:
+        0, once the window is closed.
+
+    Raises:
+        Whatever :func:`prefetcher.open_sequence` raises for a bad source, and ``ValueError``
+        for an open-ended one, before any window opens.
+    """
+    import napari  # type: ignore[import-untyped,import-not-found,unused-ignore]
+
+    with open_sequence(source, as_array=True, ahead=ahead, max_workers=workers) as loader:
+        stack = FrameStack(loader)  # before the window: a bad source fails with no window open
+        viewer = napari.Viewer()
+        view(stack, viewer, name=_layer_name(source))
+        stack.frame(start)  # IndexError for a start outside the frames, before the window opens
+        viewer.dims.set_current_step(0, start % len(stack))
+        napari.run()
+    return 0
 
 
 def contrast_limits(frame: npt.NDArray[Any]) -> tuple[float, float]:
@@ -205,8 +238,11 @@ class _LiveFrames(FrameStack):
 
     def _arrived(self, index: int, future: Future[Any]) -> None:
         """In the GUI thread: a frame some slice was waiting for has loaded (or failed)."""
-        if future.exception() is not None:
-            _notify(self._failure(index, future.exception()))
+        exc = future.exception()
+        if isinstance(exc, LoaderClosedError):
+            return  # the layer is gone (its loader closed with it): nothing to show or say
+        if exc is not None:
+            _notify(self._failure(index, exc))
             return
         with self._lock:
             current = index == self._wanted

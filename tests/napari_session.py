@@ -21,6 +21,7 @@ from typing import Any
 import napari
 import numpy as np
 from napari.utils.notifications import notification_manager
+from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import QApplication
 
 import prefetcher.napari
@@ -152,7 +153,33 @@ def tiff_pages(frames: str, broken: str) -> dict[str, Any]:
         viewer.close()
 
 
-SCENARIOS = [add_layer, step_forward, never_blocks, failing_frame, reader_plugin, tiff_pages]
+def run_until_closed(frames: str, broken: str) -> dict[str, Any]:
+    seen: dict[str, Any] = {}
+    deadline = time.monotonic() + TIMEOUT
+
+    def check() -> None:
+        viewer = napari.current_viewer()
+        if viewer is not None and viewer.layers:
+            seen["shown"] = shown(viewer.layers[0], viewer)
+            if seen["shown"] == 7 or time.monotonic() > deadline:
+                viewer.close()
+                return
+        QTimer.singleShot(10, check)
+
+    QTimer.singleShot(0, check)
+    status = prefetcher.napari.run(frames, start=7)
+    return {"status": status, **seen}
+
+
+SCENARIOS = [
+    run_until_closed,
+    add_layer,
+    step_forward,
+    never_blocks,
+    failing_frame,
+    reader_plugin,
+    tiff_pages,
+]
 
 
 def main() -> None:

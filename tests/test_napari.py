@@ -344,3 +344,12 @@ def test_in_napari_a_multi_page_tiff_shows_its_pages(session: dict[str, Any]) ->
     result = _result(session, "tiff_pages")
 
     assert (result["frames"], result["shown"]) == (8, 400)
+
+
+@pytest.mark.slow
+def test_in_napari_run_shows_the_start_frame_until_the_window_closes(
+    session: dict[str, Any],
+) -> None:
+    result = _result(session, "run_until_closed")
+
+    assert (result["status"], result.get("shown")) == (0, 7), result
