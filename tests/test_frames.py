@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import doctest
 import queue
 import subprocess
 import sys
@@ -251,3 +252,11 @@ def test_import_prefetcher_does_not_load_the_frame_stack_module() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=TIMEOUT, check=True
     )
     assert result.stdout.strip() == "False"
+
+
+def test_the_docstring_example_runs() -> None:
+    from prefetcher import _frames
+
+    result = doctest.testmod(_frames, optionflags=doctest.ELLIPSIS)
+
+    assert (result.attempted > 0, result.failed) == (True, 0)
