@@ -213,3 +213,38 @@ def test_a_missing_tiff_over_smb_raises_file_not_found_without_the_password(
     with pytest.raises(FileNotFoundError, match=r"\*\*\*@.*run8\.tif") as caught:
         open_sequence(url + "/run8.tif", as_array=True)
     assert samba_server.password not in str(caught.value)
+
+
+def _smbd_bytes_read(samba_server: SambaServer) -> int:
+    """Bytes smbd and its children (its session: smbd starts a session of its own) have read."""
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[3]) != samba_server.process.pid:  # field 6 of stat: the session id
+                continue
+            io = (stat.parent / "io").read_text()
+        except (OSError, IndexError, ValueError):  # a process that just exited
+            continue
+        total += int(io.split("rchar:")[1].split()[0])
+    return total
+
+
+@pytest.mark.slow
+def test_a_page_over_smb_is_read_by_its_own_byte_range(
+    share: tuple[Path, str], samba_server: SambaServer
+) -> None:
+    directory, url = share
+    # Pages larger than smbclient's 64 kB read buffer, so a page's read is its own.
+    pages = np.stack([np.full((256, 256), n, np.uint16) for n in range(30)])
+    path = _write(directory / "run7.tif", pages)
+    page_bytes = pages[0].nbytes
+
+    with open_sequence(url + "/run7.tif", as_array=True, ahead=0, max_workers=1) as loader:
+        loader.get(1, timeout=TIMEOUT)  # the worker opens its handle and reads the layout once
+        before = _smbd_bytes_read(samba_server)
+        page = loader.get(20, timeout=TIMEOUT)
+        read = _smbd_bytes_read(samba_server) - before
+
+    np.testing.assert_array_equal(page, pages[20])
+    assert page_bytes <= read < 2 * page_bytes, (read, page_bytes, path.stat().st_size)
