@@ -5,7 +5,7 @@ Needs the ``napari`` extra (``pip install 'prefetcher[napari]'``). Three ways in
 - Python: ``prefetcher.napari.view("/mnt/share/run7")`` adds the layer and returns it;
 - napari's File > Open Folder (or ``napari --plugin prefetcher /mnt/share/run7``): the reader
   this package registers with napari (``napari.yaml``);
-- ``prefetcher view SOURCE --napari``.
+- :func:`run`: a napari window on a source until it is closed.
 
 The layer's data is a :class:`prefetcher.FrameStack`, so napari reads one frame per step through
 the loader, which reads ahead in the direction the slider moves. In a napari window, napari's GUI
@@ -102,7 +102,7 @@ def run(
 ) -> int:
     """Open a napari window on ``source`` and run napari until the window is closed.
 
-    What ``prefetcher view SOURCE --napari`` does; the arguments are ``prefetcher view``'s.
+    The arguments are ``prefetcher view``'s.
 
     Args:
         source: What :func:`prefetcher.open_sequence` takes, with known frames (not a template).
