@@ -1,5 +1,7 @@
 """Load numbered files from a slow share with read-ahead in the direction of travel."""
 
+from typing import TYPE_CHECKING, Any
+
 from ._errors import LoaderClosedError
 from ._images import load_image
 from ._loader import PrefetchingLoader
@@ -15,9 +17,13 @@ from ._sequence import open_sequence
 from ._slow_share import SimulatedShare
 from ._stats import LoaderStats
 
+if TYPE_CHECKING:
+    from ._frames import FrameStack
+
 __all__ = [
     "ChunkReport",
     "FrameFailure",
+    "FrameStack",
     "LoaderClosedError",
     "LoaderStats",
     "MapFramesError",
@@ -30,3 +36,12 @@ __all__ = [
     "open_sequence",
 ]
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> Any:
+    # FrameStack imports numpy: loaded on first use so that `import prefetcher` stays light.
+    if name == "FrameStack":
+        from ._frames import FrameStack
+
+        return FrameStack
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -17,6 +17,7 @@ from PIL import Image
 from prefetcher._images import load_image
 from prefetcher._loader import PrefetchingLoader
 from prefetcher._remote import display_name, is_url, url_filesystem
+from prefetcher._tiff import is_tiff_file, open_tiff
 
 __all__ = ["natural_sort_key", "open_sequence"]
 
@@ -97,7 +98,8 @@ def open_sequence(
     - a numbered template (``"share/{}.png"``, ``"share/frame_{:05d}.tif"``): open-ended,
       ``get(n)`` is file ``template.format(n)``; a file that does not exist (yet) raises
       ``FileNotFoundError`` at ``get(n)`` and is looked for again at the next ``get(n)``;
-    - a sequence of paths, in the given order.
+    - a sequence of paths, in the given order;
+    - one TIFF file (``"run7.tif"``, needs the ``tiff`` extra): item ``n`` is page ``n``.
 
     A string containing ``"://"`` is an fsspec URL (``http://``, ``smb://user:pw@host:port/share``,
     ``s3://`` ...); needs the ``remote`` extra. Directories and globs need a back end that can list
@@ -138,6 +140,8 @@ def open_sequence(
         keys: tuple[str, ...]
         # A local directory whose name has a "[" is a directory, not a pattern.
         is_glob = bool(_GLOB_MAGIC.search(path)) and (is_url(path) or not os.path.exists(path))
+        if not is_glob and is_tiff_file(path):  # a multi-page TIFF: item n is page n
+            return open_tiff(path, mode=mode, as_array=as_array, **loader_options)
         keys = _glob(path) if is_glob else _list_directory(path)
     elif isinstance(source, Sequence):
         keys = tuple(_as_path(item) for item in source)
