@@ -492,9 +492,14 @@ def test_close_waits_for_running_loads_and_leaves_no_thread(load: RecordingLoad)
     loader = PrefetchingLoader(load, KEYS, ahead=1)
     loader.get(0)
     assert load.started("1.png").wait(WAIT)
-    threading.Timer(0.05, gate.set).start()  # opens the gate while close() waits
-    loader.close(wait=True)
-    assert gate.is_set()
+    closer = threading.Thread(target=loader.close, kwargs={"wait": True})
+    closer.start()
+    closer.join(0.05)
+    assert closer.is_alive()  # held by the running load of item 1
+    gate.set()
+    closer.join(WAIT)
+    assert not closer.is_alive()
+    assert loader.stats().loads_completed == 2
     assert loader_threads() == []
 
 
@@ -575,10 +580,10 @@ def test_close_cancels_what_a_callers_executor_has_not_started(load: RecordingLo
         loader.request(0)
         assert load.started("0.png").wait(WAIT)
         waiting = loader.request(1)
-        threading.Timer(0.05, gate.set).start()
-        loader.close()
+        loader.close(wait=False)
         with pytest.raises(LoaderClosedError):
             waiting.result(WAIT)
+        gate.set()
     assert "1.png" not in load.calls
 
 
@@ -640,8 +645,11 @@ def test_stats_count_hits_waits_and_misses(load: RecordingLoad) -> None:
         loader.get(0)  # miss
         loader.get(0)  # hit
         assert load.started("1.png").wait(WAIT)
-        threading.Timer(0.05, gate.set).start()
-        loader.get(1)  # wait: it was being prefetched
+        with ThreadPoolExecutor(1) as pool:
+            waiting = pool.submit(loader.get, 1)  # a wait: it is being prefetched
+            wait_until(lambda: loader.stats().requests == 3)
+            gate.set()
+            assert waiting.result(WAIT) == ("item", "1.png")
         stats = loader.stats()
     assert (stats.requests, stats.hits, stats.waits, stats.misses) == (3, 1, 1, 1)
     assert stats.wait_seconds > 0
