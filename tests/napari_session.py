@@ -15,6 +15,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,10 @@ def shown(layer: Any, viewer: Any) -> int:
     """The value napari displays at the top-left pixel of the current frame."""
     step = viewer.dims.current_step[0]
     return int(layer.get_value((step, 0, 0), world=True))
+
+
+def is_shown(layer: Any, viewer: Any, step: int) -> bool:
+    return shown(layer, viewer) == step
 
 
 def add_layer(frames: str, broken: str) -> dict[str, Any]:
@@ -76,7 +81,7 @@ def step_forward(frames: str, broken: str) -> dict[str, Any]:
             before = loader.stats().hits
             viewer.dims.set_current_step(0, step)
             hits.append(loader.stats().hits > before)
-            wait_until(lambda s=step: shown(layer, viewer) == s, f"frame {step}")
+            wait_until(partial(is_shown, layer, viewer, step), f"frame {step}")
         return {"hits": hits, "shown": shown(layer, viewer)}
     finally:
         viewer.close()

@@ -208,7 +208,7 @@ def test_an_open_ended_loader_cannot_be_a_stack() -> None:
 
 def test_a_loader_with_no_keys_is_rejected() -> None:
     with (
-        PrefetchingLoader(str, []) as frames,
+        PrefetchingLoader[str, str](str, []) as frames,
         pytest.raises(ValueError, match="at least one frame"),
     ):
         FrameStack(frames)

@@ -307,7 +307,10 @@ def test_an_evicted_item_is_freed_at_once_without_the_cycle_collector() -> None:
 
 
 def test_max_bytes_evicts_completed_items_until_they_fit() -> None:
-    with PrefetchingLoader(lambda n: bytes(100), cache_size=10, ahead=0, max_bytes=250) as loader:
+    def hundred_bytes(n: int) -> bytes:
+        return bytes(100)
+
+    with PrefetchingLoader(hundred_bytes, cache_size=10, ahead=0, max_bytes=250) as loader:
         for n in range(4):
             loader.get(n)
         assert held(loader, [3, 2]) == {2, 3}
@@ -315,7 +318,7 @@ def test_max_bytes_evicts_completed_items_until_they_fit() -> None:
 
 
 def test_an_item_larger_than_max_bytes_is_returned_but_not_kept() -> None:
-    with PrefetchingLoader(lambda n: bytes(n), ahead=0, max_bytes=100) as loader:
+    with PrefetchingLoader(bytes, ahead=0, max_bytes=100) as loader:
         assert len(loader.get(500)) == 500
         assert loader.stats().cached == 0
         assert len(loader.get(50)) == 50
@@ -429,7 +432,7 @@ def test_a_non_integer_index_raises_type_error(load: RecordingLoad, index: Any) 
 
 def test_numpy_integers_are_valid_indices(load: RecordingLoad) -> None:
     with PrefetchingLoader(load, KEYS, ahead=0) as loader:
-        assert loader.get(np.int64(3)) == ("item", "3.png")  # type: ignore[arg-type]
+        assert loader.get(np.int64(3)) == ("item", "3.png")
 
 
 @pytest.mark.parametrize(
@@ -623,7 +626,7 @@ def test_a_program_that_forgets_close_still_exits() -> None:
 def test_a_process_pool_executor_works_with_a_picklable_load() -> None:
     with (
         ProcessPoolExecutor(2) as executor,
-        PrefetchingLoader(operator.neg, ahead=2, executor=executor) as loader,
+        PrefetchingLoader[int, int](operator.neg, ahead=2, executor=executor) as loader,
     ):
         assert [loader.get(n, timeout=30) for n in range(5)] == [0, -1, -2, -3, -4]
 

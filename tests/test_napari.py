@@ -290,7 +290,7 @@ def session(xvfb_display: str, frames: Path, broken: Path) -> dict[str, Any]:
 
 
 def _result(session: dict[str, Any], name: str) -> dict[str, Any]:
-    result = session[name]
+    result: dict[str, Any] = session[name]
     if "error" in result:
         pytest.fail(f"{name} failed in napari:\n{result['error']}")
     return result
