@@ -5,25 +5,23 @@ from __future__ import annotations
 import threading
 import time
 import weakref
-from typing import Protocol
+from collections.abc import Callable
 
-__all__ = ["DeadlineOwner", "DeadlineThread"]
-
-
-class DeadlineOwner(Protocol):
-    def on_deadline(self, now: float) -> float | None:
-        """Act on what is due at ``now``; return the next deadline, or ``None`` for none."""
+__all__ = ["DeadlineThread"]
 
 
 class DeadlineThread:
-    """Calls ``owner.on_deadline(now)`` when the earliest deadline it was told of has come.
+    """Calls ``on_deadline(now)`` when the earliest deadline it was told of has come.
 
-    Holds only a weak reference to its owner, so an owner dropped without ``stop()`` is still
+    ``on_deadline`` is a bound method; it acts on what is due and returns the next deadline, or
+    ``None``. The thread holds it weakly, so an owner dropped without ``stop()`` is still
     collected and the thread ends. Times are ``time.perf_counter()`` seconds.
     """
 
-    def __init__(self, owner: DeadlineOwner, name: str = "prefetcher-deadlines") -> None:
-        self._owner = weakref.ref(owner)
+    def __init__(
+        self, on_deadline: Callable[[float], float | None], name: str = "prefetcher-deadlines"
+    ) -> None:
+        self._on_deadline = weakref.WeakMethod(on_deadline)
         # Guards _next and _stopped; never held while calling the owner.
         self._changed = threading.Condition(threading.Lock())
         self._next: float | None = None
@@ -65,10 +63,10 @@ class DeadlineThread:
 
     def _run(self) -> None:
         while (now := self._wait_for_due()) is not None:
-            owner = self._owner()
-            if owner is None:
+            on_deadline = self._on_deadline()
+            if on_deadline is None:
                 return
-            upcoming = owner.on_deadline(now)
-            del owner  # hold no strong reference while waiting
+            upcoming = on_deadline(now)
+            del on_deadline  # hold no strong reference while waiting
             if upcoming is not None:
                 self.wake_at(upcoming)

@@ -157,7 +157,9 @@ class PrefetchingLoader(Generic[K, T]):
         self._load_timeout = load_timeout_seconds
         self._pool = DaemonThreadPool(workers) if executor is None else None
         self._executor: Executor = executor if executor is not None else self._pool  # type: ignore[assignment]
-        self._deadlines = DeadlineThread(self) if load_timeout is not None or retries else None
+        self._deadlines = (
+            DeadlineThread(self._on_deadline) if load_timeout is not None or retries else None
+        )
         # A loader dropped without close() still lets its threads go.
         self._finalizer = weakref.finalize(self, _release, self._pool, self._deadlines)
         # Guards the scheduler (all the loader's changing state); never held while calling load,
@@ -455,7 +457,7 @@ class PrefetchingLoader(Generic[K, T]):
         if outcome.wake_at is not None and self._deadlines is not None:
             self._deadlines.wake_at(outcome.wake_at)
 
-    def on_deadline(self, now: float) -> float | None:
+    def _on_deadline(self, now: float) -> float | None:
         """Give up stuck loads and start due retries (called by the loader's deadline thread)."""
         with self._lock:
             stuck, starts, upcoming = self._scheduler.deadline(now)
