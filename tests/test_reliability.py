@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import concurrent.futures
+import gc
 import logging
 import signal
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -502,3 +504,16 @@ def test_one_ctrl_c_ends_a_with_block_waiting_for_a_hung_load() -> None:
     status, output, took = run_child(script, interrupt_at="loading 0")
     assert status == -signal.SIGINT, output
     assert took < 1.5, f"took {took:.1f} s: the with block waited for the hung load"
+
+
+def test_a_loader_with_deadlines_dropped_without_close_lets_its_threads_go() -> None:
+    def use_and_drop() -> weakref.ref[PrefetchingLoader[int, str]]:
+        loader = PrefetchingLoader(str, ahead=2, load_timeout=30, retries=1)
+        loader.get(0, timeout=WAIT)
+        wait_until(lambda: loader.stats().pending == 0)
+        return weakref.ref(loader)
+
+    dropped = use_and_drop()
+    gc.collect()
+    assert dropped() is None
+    wait_until(lambda: not loader_threads())
