@@ -1,0 +1,295 @@
+"""SMB shares through fsspec and smbprotocol, with a connection pool per server and credentials,
+reconnection after a lost connection, and errors that say what happened.
+
+Why not fsspec's ``SMBFileSystem`` as it is: it passes the credentials to smbprotocol only in its
+constructor, and smbclient keeps one global pool per ``host:port`` whose ``register_session``
+reuses the first session of a user *without looking at the password*. After a lost connection
+smbclient reconnects without credentials (``SMBAuthenticationError: No username or password was
+specified``, which is a connection loss, not a logon failure), and a wrong password reads fine
+once the right one has logged in. Here every server and credentials has a pool of its own
+(``connection_cache=``), and every call passes the user name and password, so a call after a lost
+connection logs on afresh.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import errno
+import threading
+import urllib.parse
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+from prefetcher._credentials import mask
+
+__all__ = ["SmbServer", "is_smb_url", "smb_server"]
+
+T = TypeVar("T")
+
+_STATUS_LOGON_FAILURE = 0xC000006D
+_STATUS_ACCESS_DENIED = 0xC0000022
+_STATUS_ACCOUNT_RESTRICTION = 0xC000006E
+_DEFAULT_PORT = 445
+_CONNECT_TIMEOUT = 10.0
+
+
+def is_smb_url(url: str) -> bool:
+    """Whether ``url`` is a plain ``smb://`` URL (not chained, such as ``simplecache::smb://``)."""
+    return url[:6].lower() == "smb://" and "::" not in url
+
+
+@dataclasses.dataclass(frozen=True)
+class _Credentials:
+    host: str
+    port: int
+    username: str | None
+    password: str | None = dataclasses.field(repr=False)
+
+
+def _parse(url: str, storage_options: Mapping[str, Any]) -> tuple[_Credentials, str]:
+    """The server and credentials of an ``smb://`` URL, and the path fsspec uses (``/share/x``).
+
+    ``storage_options`` (``username``, ``password``, ``port``) fill in what the URL leaves out.
+    """
+    rest = url[len("smb://") :]
+    end = min((i for i in (rest.find(c) for c in "/?#") if i >= 0), default=len(rest))
+    authority, path = rest[:end], rest[end:]
+    userinfo, at, hostport = authority.rpartition("@")
+    username: str | None = None
+    password: str | None = None
+    if at:
+        user, colon, secret = userinfo.partition(":")
+        # A workgroup in the URL: "workgroup;user".
+        username = urllib.parse.unquote(user.rpartition(";")[2]) or None
+        password = urllib.parse.unquote(secret) if colon else None
+    host, colon, port_text = hostport.rpartition(":")
+    if not colon or "]" in port_text:
+        host, port_text = hostport, ""
+    host = host.strip("[]")
+    port = int(port_text) if port_text else int(storage_options.get("port") or _DEFAULT_PORT)
+    username = username or storage_options.get("username")
+    password = password if password is not None else storage_options.get("password")
+    return _Credentials(host, port, username, password), urllib.parse.unquote(path) or "/"
+
+
+def _pooled_filesystem_class() -> type[Any]:
+    from fsspec.implementations.smb import SMBFileSystem  # type: ignore[import-untyped]
+
+    class PooledSMBFileSystem(SMBFileSystem):  # type: ignore[misc]
+        """fsspec's ``SMBFileSystem`` with the credentials and the pool passed on every call."""
+
+        def __init__(self, server: SmbServer) -> None:
+            credentials = server.credentials
+            # register_session_retries=-1: the constructor does not connect; the server does.
+            super().__init__(
+                credentials.host,
+                port=credentials.port,
+                username=credentials.username,
+                password=credentials.password,
+                timeout=_CONNECT_TIMEOUT,
+                register_session_retries=-1,
+            )
+            self._session = server.session_options
+
+        def ls(self, path: str, detail: bool = True, **kwargs: Any) -> list[Any]:
+            listed: list[Any] = super().ls(path, detail=False, **self._session, **kwargs)
+            return [self.info(p) for p in listed] if detail else listed
+
+        def info(self, path: str, **kwargs: Any) -> dict[str, Any]:
+            info: dict[str, Any] = super().info(path, **self._session, **kwargs)
+            return info
+
+        def _open(
+            self,
+            path: str,
+            mode: str = "rb",
+            block_size: int = -1,
+            autocommit: bool = True,
+            cache_options: Any = None,
+            **kwargs: Any,
+        ) -> Any:
+            return super()._open(
+                path, mode, block_size, autocommit, cache_options, **self._session, **kwargs
+            )
+
+    return PooledSMBFileSystem
+
+
+class SmbServer:
+    """One SMB server reached with one set of credentials: its pool, its fsspec file system, and
+    :meth:`call`, which runs an operation with reconnection and clear errors."""
+
+    def __init__(self, credentials: _Credentials) -> None:
+        self.credentials = credentials
+        self._key = f"{credentials.host.lower()}:{credentials.port}"  # smbclient's pool key
+        self._pool: dict[str, Any] = {}
+        # Guards _pool's entries while a session is set up: a second thread must not find the
+        # connection another is still logging on with and use it without a session. Held while
+        # connecting (bounded by the connect timeout), never while reading.
+        self._lock = threading.Lock()
+        # What every smbclient call gets besides the path (fsspec adds the port itself).
+        self.session_options: dict[str, Any] = {
+            "username": credentials.username,
+            "password": credentials.password,
+            "connection_cache": self._pool,
+            "connection_timeout": _CONNECT_TIMEOUT,
+        }
+        self.fs = _pooled_filesystem_class()(self)
+
+    @property
+    def address(self) -> str:
+        """``host:port``, as error messages name the server."""
+        return f"{self.credentials.host}:{self.credentials.port}"
+
+    def call(self, operation: Callable[[Any], T], name: str) -> T:
+        """``operation(fs)``, after making sure a session is set up.
+
+        A connection error drops this server's connection, so the next call connects afresh; if
+        the connection was an old one from the pool (it may have died while idle: the server
+        restarted, the link was cut), the operation is tried once more on a new connection at
+        once, as a connection pool does with a stale connection.
+
+        Raises:
+            ConnectionError: The server cannot be reached or the connection broke; the message
+                names ``name`` and the server's ``host:port``.
+            PermissionError: Wrong user name or password, or access denied.
+            FileNotFoundError: No such file or directory.
+            OSError: Another error of the share, its message masked.
+        """
+        for attempt in range(2):
+            before = self._pool.get(self._key)
+            connection: Any = None
+            try:
+                connection = self._connect()
+                return operation(self.fs)
+            except (OSError, ValueError, EOFError) as exc:
+                error = _translate(exc, name, self)
+            except Exception as exc:
+                if not _is_smb_error(exc):
+                    raise  # a bug, not the share: as it is
+                error = _translate(exc, name, self)
+            if isinstance(error, ConnectionError):
+                self._drop(connection if connection is not None else before)
+                if attempt == 0 and before is not None and connection is before:
+                    continue
+            # Raised here, outside the except clause, so that the back end's exception (its
+            # message may hold the password) is neither the cause nor the context.
+            raise error
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _connect(self) -> Any:
+        import smbclient  # type: ignore[import-untyped]
+
+        with self._lock:
+            smbclient.register_session(
+                self.credentials.host,
+                username=self.credentials.username,
+                password=self.credentials.password,
+                port=self.credentials.port,
+                connection_cache=self._pool,
+                connection_timeout=_CONNECT_TIMEOUT,
+            )
+            return self._pool.get(self._key)
+
+    def _drop(self, connection: Any) -> None:
+        """Forget ``connection`` (if the pool still holds it) and close its socket."""
+        if connection is None:
+            return
+        with self._lock:
+            if self._pool.get(self._key) is connection:
+                del self._pool[self._key]
+        # close=False: no log-off over a connection that is gone; outside the lock, since closing
+        # joins smbprotocol's receive thread.
+        with contextlib.suppress(Exception):
+            connection.disconnect(close=False)
+
+    def close(self) -> None:
+        """Log off and close the connection (at exit, or when the server is forgotten)."""
+        with self._lock:
+            connections = list(self._pool.values())
+            self._pool.clear()
+        for connection in connections:
+            with contextlib.suppress(Exception):
+                connection.disconnect()
+
+    def __repr__(self) -> str:
+        user = self.credentials.username or ""
+        return f"<SmbServer {user}@{self.address} connected={self._key in self._pool}>"
+
+
+# Guards _servers.
+_servers_lock = threading.Lock()
+_servers: dict[_Credentials, SmbServer] = {}
+
+
+def smb_server(url: str, storage_options: Mapping[str, Any] | None = None) -> tuple[SmbServer, str]:
+    """The :class:`SmbServer` for ``url`` (one per server and credentials) and the path on it."""
+    credentials, path = _parse(url, storage_options or {})
+    with _servers_lock:
+        server = _servers.get(credentials)
+        if server is None:
+            server = _servers[credentials] = SmbServer(credentials)
+    return server, path
+
+
+def forget_servers() -> None:
+    """Close and forget every server's connections (at exit; tests that stop their server)."""
+    with _servers_lock:
+        servers = list(_servers.values())
+        _servers.clear()
+    for server in servers:
+        server.close()
+
+
+def _translate(exc: Exception, name: str, server: SmbServer) -> OSError:
+    """The exception to raise for a back end's ``exc`` while reading ``name`` from ``server``."""
+    from smbprotocol.exceptions import (  # type: ignore[import-untyped]
+        LogonFailure,
+        SMBAuthenticationError,
+        SMBConnectionClosed,
+        SMBOSError,
+        SMBResponseException,
+    )
+
+    secrets = [server.credentials.password or ""]
+    detail = mask(f"{type(exc).__name__}: {exc}", secrets)
+    where = server.address
+    status = getattr(exc, "ntstatus", None) if isinstance(exc, SMBOSError) else None
+    if isinstance(exc, SMBResponseException):
+        status = exc.status
+    if isinstance(exc, LogonFailure) or status in (
+        _STATUS_LOGON_FAILURE,
+        _STATUS_ACCOUNT_RESTRICTION,
+    ):
+        user = server.credentials.username
+        return PermissionError(
+            errno.EACCES, f"logon as {user!r} to SMB server {where} failed ({detail})", name
+        )
+    if status == _STATUS_ACCESS_DENIED:
+        return PermissionError(errno.EACCES, f"access denied by SMB server {where}", name)
+    if isinstance(exc, SMBOSError) and exc.errno:
+        # OSError(errno, ...) is the subclass for the errno: FileNotFoundError for ENOENT, ...
+        strerror = exc.strerror if exc.errno != errno.ENOENT else "No such file"
+        return OSError(exc.errno, strerror, name)
+    if isinstance(exc, SMBAuthenticationError) and server.credentials.username is None:
+        return PermissionError(
+            errno.EACCES, f"SMB server {where} needs a user name and password ({detail})", name
+        )
+    connection_lost = (
+        # The server is down or refuses: smbprotocol raises ValueError("Failed to connect ...").
+        (isinstance(exc, ValueError) and "Failed to connect" in str(exc))
+        or isinstance(exc, (SMBConnectionClosed, SMBAuthenticationError, TimeoutError, EOFError))
+        or (isinstance(exc, OSError) and not isinstance(exc, SMBOSError))
+    )
+    if connection_lost:
+        return ConnectionError(
+            f"cannot read {name}: connection to SMB server {where} failed ({detail})"
+        )
+    return OSError(errno.EIO, f"SMB server {where}: {detail}", name)
+
+
+def _is_smb_error(exc: Exception) -> bool:
+    from smbprotocol.exceptions import SMBException
+
+    return isinstance(exc, SMBException)
