@@ -56,7 +56,9 @@ def _reset(sock: socket.socket) -> None:
     with contextlib.suppress(OSError):
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     with contextlib.suppress(OSError):
-        sock.shutdown(socket.SHUT_RDWR)
+        # SHUT_RD wakes a thread blocked in recv() without sending a FIN (SHUT_WR would, and
+        # the peer would see an orderly end before the reset).
+        sock.shutdown(socket.SHUT_RD)
     sock.close()
 
 
