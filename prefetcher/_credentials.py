@@ -8,12 +8,14 @@ A URL's password is its user info after the first ``:``, up to the *last* ``@`` 
 
 from __future__ import annotations
 
+import logging
 import re
+import threading
 import urllib.parse
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-__all__ = ["MASK", "Secrets", "mask", "public_url", "secrets_of"]
+__all__ = ["MASK", "Secrets", "mask", "mask_logs_of", "public_url", "secrets_of"]
 
 MASK = "***"
 
@@ -156,3 +158,33 @@ class Secrets:
         return (self.storage_options, self._real) == (other.storage_options, other._real)
 
     __hash__ = None  # type: ignore[assignment]
+
+
+class _MaskingFilter(logging.Filter):
+    """Masks URL secrets in the records of a back end's logger (fsspec's HTTP back end logs every
+    URL it fetches, password and token included, at DEBUG)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        masked = mask(message)
+        if masked != message:
+            record.msg, record.args = masked, None
+        return True
+
+
+# Guards _masked_loggers.
+_filter_lock = threading.Lock()
+_masked_loggers: set[str] = set()
+
+
+def mask_logs_of(*names: str) -> None:
+    """Mask URL secrets in what the loggers ``names`` record (once per logger).
+
+    A filter on a logger sees only the records logged on that very logger, not those of its
+    children, so every logger that logs URLs is named.
+    """
+    with _filter_lock:
+        todo = [name for name in names if name not in _masked_loggers]
+        _masked_loggers.update(todo)
+    for name in todo:
+        logging.getLogger(name).addFilter(_MaskingFilter())

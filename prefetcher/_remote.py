@@ -14,7 +14,7 @@ import urllib.parse
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
-from prefetcher._credentials import mask, secrets_of
+from prefetcher._credentials import mask, mask_logs_of, secrets_of
 from prefetcher._smb import is_smb_url, smb_server
 
 __all__ = ["display_name", "glob_url", "is_url", "list_url", "read_url", "url_filesystem"]
@@ -58,6 +58,8 @@ def url_filesystem(url: str, storage_options: Mapping[str, Any] | None = None) -
         server, path = smb_server(url, storage_options)
         return server.fs, path
     fsspec_core = _require_fsspec(url)
+    # The back ends that log the URLs they fetch (with the password and token) at DEBUG.
+    mask_logs_of("fsspec", "fsspec.http", "fsspec.cached", "fsspec.reference")
     # fsspec caches file system instances by their arguments, so this is cheap after the first call.
     with _connect_lock:
         fs, path = fsspec_core.url_to_fs(url, **dict(storage_options or {}))

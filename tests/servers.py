@@ -109,7 +109,9 @@ class SambaServer:
         self.process = _launch_smbd(self.work_dir)
         if not _wait_for_port(self.process, self.port, _START_TIMEOUT):
             self.stop()
-            raise RuntimeError(f"smbd did not start again on port {self.port}; its log:\n{self.log()}")
+            raise RuntimeError(
+                f"smbd did not start again on port {self.port}; its log:\n{self.log()}"
+            )
 
     def url_for(self, user: str | None = None, password: str | None = None) -> str:
         """The share's URL with another user name or password (a wrong one, say)."""
