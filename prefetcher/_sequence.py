@@ -137,8 +137,13 @@ def open_sequence(
     - a sequence of paths, in the given order.
 
     A string containing ``"://"`` is an fsspec URL (``http://``, ``smb://user:pw@host:port/share``,
-    ``s3://`` ...); needs the ``remote`` extra. Directories and globs need a back end that can list
-    (SMB, local, S3, and HTTP servers that serve an index page); templates and lists work with any.
+    ``s3://``, chained ``simplecache::smb://...``); needs the ``remote`` extra. Directories and globs
+    need a back end that can list (SMB, local, S3, and HTTP servers that serve an index page);
+    templates and lists work with any. The password (and any ``token``, ``sig``, ``key`` ... query
+    value) is taken out of the URL at once: ``loader.keys``, messages and logs show the URL without
+    it. It may be given in ``storage_options`` instead. A URL source gets the loader options of
+    ``_NETWORK_DEFAULTS`` (a few retries of connection errors and hangs, with backoff, and a
+    ``load_timeout``) unless the caller passes them; see ``docs/reliability.rst``.
 
     Every item is loaded by :func:`load_image` in a worker (one read, complete decode). The load
     callable pickles, so ``executor=ProcessPoolExecutor()`` works.
@@ -147,6 +152,8 @@ def open_sequence(
         source: Directory, glob pattern, numbered template, or sequence of paths (or URLs).
         mode: Pillow mode to convert every image to, or ``None``.
         as_array: Items are read-only numpy arrays instead of Pillow images.
+        storage_options: Options for the fsspec file system of a URL source (``username``,
+            ``password``, ...; keyed by protocol for a chained URL, as in fsspec).
         **loader_options: Passed to :class:`PrefetchingLoader` (``cache_size``, ``ahead``, ...).
 
     Returns:
@@ -158,6 +165,13 @@ def open_sequence(
         ValueError: ``source`` is an existing file rather than a directory, an empty sequence, or a
             template whose field does not take one number.
         TypeError: ``source`` is none of the above (bytes, for instance).
+        PermissionError: Listing a URL directory or glob: wrong user name or password.
+        ConnectionError: Listing a URL directory or glob: the server cannot be reached.
+
+    A URL item that cannot be read raises, at ``get(n)``, ``FileNotFoundError``,
+    ``PermissionError`` (wrong password; not worth a retry) or ``ConnectionError`` naming the file
+    and the server's ``host:port``. After a lost connection (a server restart, a cut link) the next
+    read connects afresh.
 
     Example:
         >>> with open_sequence("share/{}.png", mode="L") as loader:  # doctest: +SKIP

@@ -101,6 +101,22 @@ def test_stalled_link_makes_get_time_out_and_serves_again_once_it_flows(
         assert _value(loader.get(2, timeout=TIMEOUT)) == 2
 
 
+@pytest.mark.skipif(
+    "load_timeout" not in inspect.signature(PrefetchingLoader).parameters,
+    reason="this version of the loader has no load_timeout",
+)
+def test_stalled_link_gives_the_timeout_error_of_load_timeout(
+    link: FaultyLink, samba_server: SambaServer, frames: str
+) -> None:
+    url = _through(link, samba_server, frames)
+    with open_sequence(url, ahead=0, load_timeout=0.5, **NO_RETRIES) as loader:
+        assert _value(loader.get(0, timeout=TIMEOUT)) == 0
+        with link.stalled(), pytest.raises(TimeoutError):
+            loader.get(1, timeout=TIMEOUT)
+
+        assert _value(loader.get(2, timeout=TIMEOUT)) == 2
+
+
 def test_idle_connection_cut_is_replaced_at_the_next_get(
     link: FaultyLink, samba_server: SambaServer, frames: str
 ) -> None:
