@@ -137,13 +137,14 @@ def open_sequence(
     - a sequence of paths, in the given order.
 
     A string containing ``"://"`` is an fsspec URL (``http://``, ``smb://user:pw@host:port/share``,
-    ``s3://``, chained ``simplecache::smb://...``); needs the ``remote`` extra. Directories and globs
-    need a back end that can list (SMB, local, S3, and HTTP servers that serve an index page);
+    ``s3://``, chained ``simplecache::smb://...``); needs the ``remote`` extra. Directories and
+    globs need a back end that can list (SMB, local, S3, and HTTP servers that serve an index page);
     templates and lists work with any. The password (and any ``token``, ``sig``, ``key`` ... query
     value) is taken out of the URL at once: ``loader.keys``, messages and logs show the URL without
-    it. It may be given in ``storage_options`` instead. A URL source gets the loader options of
-    ``_NETWORK_DEFAULTS`` (a few retries of connection errors and hangs, with backoff, and a
-    ``load_timeout``) unless the caller passes them; see ``docs/reliability.rst``.
+    it. It may be given in ``storage_options`` instead. A URL source gets defaults for a network
+    share, each unless the caller passes it: ``retries=3``, ``backoff=0.2``,
+    ``retry_on=(ConnectionError, TimeoutError)`` and ``load_timeout=30.0`` (see
+    ``docs/reliability.rst``); a local path keeps the loader's own defaults.
 
     Every item is loaded by :func:`load_image` in a worker (one read, complete decode). The load
     callable pickles, so ``executor=ProcessPoolExecutor()`` works.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+
 from prefetcher import PrefetchingLoader
 from prefetcher._sequence import _NETWORK_DEFAULTS, _network_defaults, _options_for
 
@@ -34,4 +35,3 @@ def test_callers_options_win_over_the_network_defaults() -> None:
 
 def test_local_source_keeps_the_loaders_defaults() -> None:
     assert _options_for(False, {"cache_size": 3}) == {"cache_size": 3}
-
