@@ -264,7 +264,9 @@ def _translate(exc: Exception, name: str, server: SmbServer) -> OSError:
     ):
         user = server.credentials.username
         return PermissionError(
-            errno.EACCES, f"logon as {user!r} to SMB server {where} failed ({detail})", name
+            errno.EACCES,
+            f"logon as {user!r} to SMB server {where} failed: wrong user name or password",
+            name,
         )
     if status == _STATUS_ACCESS_DENIED:
         return PermissionError(errno.EACCES, f"access denied by SMB server {where}", name)
