@@ -259,3 +259,32 @@ def test_storage_options_carry_the_password_instead_of_the_url(
 
     with open_sequence(url, storage_options={"password": samba_server.password}) as loader:
         assert _value(loader.get(2, timeout=TIMEOUT)) == 2
+
+
+def test_a_whole_file_read_is_one_round_trip(
+    link: FaultyLink, samba_server: SambaServer, frames: str
+) -> None:
+    with open_sequence(_through(link, samba_server, frames), ahead=0, **NO_RETRIES) as loader:
+        loader.get(0, timeout=TIMEOUT)  # logs on: not part of a file's reads
+        turns = []
+        for n in range(1, 4):
+            before = link.counts().turns
+            loader.get(n, timeout=TIMEOUT)
+            turns.append(link.counts().turns - before)
+
+    assert turns == [1, 1, 1]
+
+
+@pytest.mark.parametrize("size", [0, 1, 9 * 1024 * 1024 + 7])
+def test_read_url_returns_the_whole_file_whatever_its_size(
+    samba_server: SambaServer, request: pytest.FixtureRequest, size: int
+) -> None:
+    # 9 MiB is more than one READ may ask for (8 MiB on Samba): read in several.
+    from prefetcher._remote import read_url
+
+    directory = samba_server.share_dir / request.node.name.replace("[", "_").replace("]", "")
+    directory.mkdir()
+    content = np.random.default_rng(size).integers(0, 256, size, dtype=np.uint8).tobytes()
+    (directory / "blob.bin").write_bytes(content)
+
+    assert read_url(f"{samba_server.url}/{directory.name}/blob.bin") == content
