@@ -111,6 +111,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         turns[way].append(link.counts().turns - before)
                         reads[way].append(read - started)
                         loads[way].append(finished - started)
+            server.close()  # log off while the link still carries the connection
 
     print(
         f"bare load from smbd on 127.0.0.1 through a link of {args.delay_ms:g} ms each way; "

@@ -164,9 +164,12 @@ def _call(
                 raise
             error: Exception = FileNotFoundError(errno.ENOENT, missing, name)
         raise error
-    fs, path = url_filesystem(url, storage_options)
     try:
+        # Inside: fsspec may connect while it builds the file system (chained SMB URLs do).
+        fs, path = url_filesystem(url, storage_options)
         return operation(fs, path)
+    except ImportError:
+        raise
     except Exception as exc:
         error = _translate(exc, name, url, secrets, missing)
     # Raised outside the except clause: the back end's exception may hold the password.
