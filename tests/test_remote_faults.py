@@ -8,6 +8,7 @@ connection is the remote layer's job (one fresh connection in place of a dead on
 from __future__ import annotations
 
 import inspect
+import socket
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -288,3 +289,20 @@ def test_read_url_returns_the_whole_file_whatever_its_size(
     (directory / "blob.bin").write_bytes(content)
 
     assert read_url(f"{samba_server.url}/{directory.name}/blob.bin") == content
+
+
+def test_http_server_down_raises_connection_error_naming_file_and_server() -> None:
+    pytest.importorskip("aiohttp", reason="fsspec's HTTP back end needs aiohttp")
+    # A port nobody listens on: the server is down.
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+
+    with (
+        open_sequence(f"http://127.0.0.1:{port}/run/{{}}.png", ahead=0, **NO_RETRIES) as loader,
+        pytest.raises(ConnectionError) as caught,
+    ):
+        loader.get(1, timeout=TIMEOUT)
+
+    assert "run/1.png" in str(caught.value)
+    assert f"127.0.0.1:{port}" in str(caught.value)
