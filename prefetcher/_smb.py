@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import errno
+import functools
 import threading
 import urllib.parse
 from collections.abc import Callable, Mapping
@@ -76,11 +77,16 @@ def _parse(url: str, storage_options: Mapping[str, Any]) -> tuple[_Credentials, 
     return _Credentials(host, port, username, password), urllib.parse.unquote(path) or "/"
 
 
+@functools.cache  # one class, made at the first use (fsspec is imported only then)
 def _pooled_filesystem_class() -> type[Any]:
     from fsspec.implementations.smb import SMBFileSystem  # type: ignore[import-untyped]
 
     class PooledSMBFileSystem(SMBFileSystem):  # type: ignore[misc]
         """fsspec's ``SMBFileSystem`` with the credentials and the pool passed on every call."""
+
+        # One per SmbServer, kept by smb_server(): fsspec's instance cache, which keys on the
+        # arguments' text, could hand one server's file system (credentials, pool) to another.
+        cachable = False
 
         def __init__(self, server: SmbServer) -> None:
             credentials = server.credentials
