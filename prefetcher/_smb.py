@@ -36,6 +36,11 @@ _STATUS_ACCESS_DENIED = 0xC0000022
 _STATUS_ACCOUNT_RESTRICTION = 0xC000006E
 _DEFAULT_PORT = 445
 _CONNECT_TIMEOUT = 10.0
+# Credits asked for when a connection is new (Samba grants up to 8192 by default).
+_CREDITS_WANTED = 2048
+# How often, and how long each time, a call short of credits waits for another to finish.
+_CREDIT_WAITS = 40
+_CREDIT_WAIT = 0.25
 
 
 def is_smb_url(url: str) -> bool:
@@ -98,6 +103,9 @@ def _pooled_filesystem_class() -> type[Any]:
                 password=credentials.password,
                 timeout=_CONNECT_TIMEOUT,
                 register_session_retries=-1,
+                # Reading never locks others out: not another reader, nor a program still
+                # writing the file (live acquisition).
+                share_access="rwd",
             )
             self._session = server.session_options
 
@@ -140,14 +148,20 @@ _CREDIT_UNIT = 65536
 _CREDIT_SHARE = 4
 
 
+class _ShortOfCredits(Exception):
+    """The connection has too few SMB credits left for a request now (others hold them)."""
+
+
 def _read_in_one_round_trip(fs: Any, path: str) -> bytes | None:
     """The whole file at ``path``, read with CREATE, READ and CLOSE sent as one related compound
     request (one round trip instead of three, as Windows clients read small files), or ``None``
-    when that cannot be done (the file is larger than one read, too few credits, a DFS link): the
-    caller then reads it the usual way.
+    when that cannot be done (the file is larger than one read, a DFS link): the caller then
+    reads it the usual way.
 
     Raises:
         SMBOSError: The server refused the CREATE (no such file, access denied ...).
+        _ShortOfCredits: Too few credits for even 64 KiB now: :meth:`SmbServer.call` waits for
+            other reads to end and tries again.
     """
     from fsspec.implementations.smb import _as_unc_path
     from smbclient._pool import get_smb_tree  # type: ignore[import-untyped]
@@ -177,8 +191,10 @@ def _read_in_one_round_trip(fs: Any, path: str) -> bytes | None:
     # fresh connection has 64; the server grants more with every answer).
     credits = (window["high"] - window["low"] - 2) // _CREDIT_SHARE
     length = min(connection.max_read_size, credits * _CREDIT_UNIT)
-    if length < _CREDIT_UNIT or tree.is_dfs_share:
+    if tree.is_dfs_share:
         return None
+    if length < _CREDIT_UNIT:
+        raise _ShortOfCredits
     handle = Open(tree, file_path)
     messages = [
         handle.create(
@@ -206,8 +222,11 @@ def _read_in_one_round_trip(fs: Any, path: str) -> bytes | None:
             tree.tree_connect_id,
             related=True,
         )
-    except SMBException:  # too few credits after all (other threads took them): the usual way
-        return None
+    except SMBException as exc:
+        # smbprotocol checks the credits again as it sends: other threads may have taken them.
+        if "credits" in str(exc):
+            raise _ShortOfCredits from None
+        raise
     data = b""
     failures = []
     # Every response is received, even after a failure: smbprotocol keeps each request until
@@ -243,6 +262,9 @@ class SmbServer:
         # connection another is still logging on with and use it without a session. Held while
         # connecting (bounded by the connect timeout), never while reading.
         self._lock = threading.Lock()
+        # Guards _finished_count (operations that ended); a call short of credits waits on it.
+        self._finished = threading.Condition(threading.Lock())
+        self._finished_count = 0
         # What every smbclient call gets besides the path (fsspec adds the port itself).
         self.session_options: dict[str, Any] = {
             "username": credentials.username,
@@ -272,32 +294,60 @@ class SmbServer:
             FileNotFoundError: No such file or directory.
             OSError: Another error of the share, its message masked.
         """
-        for attempt in range(2):
+        reconnected = False
+        credit_waits = 0
+        while True:
             before = self._pool.get(self._key)
             connection: Any = None
+            with self._finished:
+                seen = self._finished_count
+            short_of_credits = False
             try:
                 connection = self._connect()
                 return operation(self.fs)
             except (OSError, ValueError, EOFError) as exc:
                 error = _translate(exc, name, self)
+            except _ShortOfCredits:
+                short_of_credits = True
+                error = OSError(errno.EAGAIN, f"SMB server {self.address}: too few credits", name)
             except Exception as exc:
                 if not _is_smb_error(exc):
                     raise  # a bug, not the share: as it is
+                short_of_credits = "credits" in str(exc)
                 error = _translate(exc, name, self)
+            finally:
+                with self._finished:
+                    self._finished_count += 1
+                    self._finished.notify_all()
+            if short_of_credits and credit_waits < _CREDIT_WAITS:
+                # smbprotocol fails a request at once when the connection has too few credits
+                # left (a fresh connection has 64; many reads at once take them all). Every
+                # answer the server sends grants credits again: wait for another operation on
+                # this server to finish, then send again.
+                credit_waits += 1
+                self._wait_for_another_to_finish(seen)
+                continue
             if isinstance(error, ConnectionError):
                 self._drop(connection if connection is not None else before)
-                if attempt == 0 and before is not None and connection is before:
+                if not reconnected and before is not None and connection is before:
+                    reconnected = True
                     continue
             # Raised here, outside the except clause, so that the back end's exception (its
             # message may hold the password) is neither the cause nor the context.
             raise error
-        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _wait_for_another_to_finish(self, seen: int) -> None:
+        """Wait (at most ``_CREDIT_WAIT``) until an operation other than the caller's has ended
+        since ``_finished_count`` was ``seen``; the caller's own end counts one."""
+        with self._finished:
+            self._finished.wait_for(lambda: self._finished_count > seen + 1, _CREDIT_WAIT)
 
     def _connect(self) -> Any:
         import smbclient  # type: ignore[import-untyped]
 
         with self._lock:
-            smbclient.register_session(
+            old = self._pool.get(self._key)
+            session = smbclient.register_session(
                 self.credentials.host,
                 username=self.credentials.username,
                 password=self.credentials.password,
@@ -305,7 +355,17 @@ class SmbServer:
                 connection_cache=self._pool,
                 connection_timeout=_CONNECT_TIMEOUT,
             )
-            return self._pool.get(self._key)
+            connection: Any = self._pool[self._key]  # register_session put it there
+            if connection is not old:
+                # A new connection starts with 64 credits, fewer than a few reads at once need
+                # (one per 64 KiB): ask for more at once, with one ECHO, rather than a few more
+                # with every answer.
+                connection.echo(
+                    sid=session.session_id,
+                    timeout=_CONNECT_TIMEOUT,
+                    credit_request=_CREDITS_WANTED,
+                )
+            return connection
 
     def _drop(self, connection: Any) -> None:
         """Forget ``connection`` (if the pool still holds it) and close its socket."""

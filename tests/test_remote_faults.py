@@ -19,6 +19,7 @@ import pytest
 import servers
 from conftest import WriteImage
 from faulty_link import FaultyLink
+from PIL import Image
 from servers import SambaServer
 
 from prefetcher import PrefetchingLoader
@@ -306,3 +307,27 @@ def test_http_server_down_raises_connection_error_naming_file_and_server() -> No
 
     assert "run/1.png" in str(caught.value)
     assert f"127.0.0.1:{port}" in str(caught.value)
+
+
+def test_many_reads_at_once_on_a_fresh_connection_all_succeed(tmp_path: Path) -> None:
+    # A fresh SMB connection has 64 credits; 17 reads at once need more than that. smbprotocol
+    # fails a request at once when credits run out, so a read waits for others to finish.
+    reason = servers.smbd_missing_reason()
+    if reason is not None:
+        pytest.skip(reason)
+    share, work = tmp_path / "share", tmp_path / "work"
+    work.mkdir()
+    (share / "run").mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for n in range(40):
+        # Noise: about 360 kB a file, six credits a read.
+        pixels = rng.integers(0, 256, (300, 400, 3), dtype=np.uint8)
+        pixels[0, 0] = n
+        Image.fromarray(pixels).save(share / "run" / f"{n}.png")
+    with (
+        servers.samba_server(share, work) as server,
+        open_sequence(server.url + "/run/{}.png", ahead=16, max_workers=17) as loader,
+    ):
+        futures = [loader.request(n) for n in range(40)]
+
+        assert [_value(f.result(timeout=TIMEOUT)) for f in futures] == list(range(40))
