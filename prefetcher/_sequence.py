@@ -7,18 +7,25 @@ import errno
 import glob
 import os
 import re
-import string
+import threading
 from collections.abc import Sequence
-from typing import Any, Literal, overload
-
-import numpy.typing as npt
-from PIL import Image
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, overload
 
 from prefetcher._images import load_image
 from prefetcher._loader import PrefetchingLoader
+from prefetcher._numbering import Numbering, list_template_numbers
 from prefetcher._remote import display_name, is_url, url_filesystem
+from prefetcher._template import Template, parse_template, printf_hint
 
-__all__ = ["natural_sort_key", "open_sequence"]
+if TYPE_CHECKING:
+    # Only for the annotations: importing prefetcher must not import numpy or Pillow.
+    import numpy.typing as npt
+    from PIL import Image
+
+__all__ = ["ImageSequence", "natural_sort_key", "open_sequence"]
+
+K = TypeVar("K")
+T = TypeVar("T")
 
 _DIGITS = re.compile(r"(\d+)")
 _GLOB_MAGIC = re.compile(r"[*?[]")
@@ -53,12 +60,54 @@ class _LoadImage:
 class _LoadNumbered:
     """``load(n)`` for a numbered template: file ``template.format(n)``; pickles too."""
 
-    template: str
+    template: Template
     mode: str | None
     as_array: bool
 
     def __call__(self, n: int) -> Any:
         return load_image(self.template.format(n), mode=self.mode, as_array=self.as_array)
+
+
+class ImageSequence(PrefetchingLoader[K, T], Generic[K, T]):
+    """The loader :func:`open_sequence` returns: a :class:`PrefetchingLoader` that knows its files.
+
+    :attr:`numbering` says which file each position reads and which file numbers are missing.
+    """
+
+    def __init__(
+        self,
+        load: Any,
+        keys: Sequence[K] | None,
+        *,
+        template: Template | None = None,
+        **loader_options: Any,
+    ) -> None:
+        super().__init__(load, keys, **loader_options)
+        self._template = template
+        self._numbering: Numbering | None = None
+        # Guards _numbering; never held while listing (two threads may both list, once each).
+        self._numbering_lock = threading.Lock()
+
+    @property
+    def numbering(self) -> Numbering:
+        """Positions and file numbers: :attr:`Numbering.first_position`, :meth:`Numbering.name` ...
+
+        For a template, the directory is listed the first time this is read (one listing) to find
+        the lowest and highest existing file numbers and the gaps between them.
+        """
+        with self._numbering_lock:
+            numbering = self._numbering
+        if numbering is not None:
+            return numbering
+        if self._template is not None:
+            numbering = Numbering.of_template(self._template, _template_numbers(self._template))
+        else:
+            keys = self.keys
+            assert keys is not None
+            numbering = Numbering.of_keys(keys)
+        with self._numbering_lock:
+            self._numbering = numbering
+        return numbering
 
 
 _Source = str | os.PathLike[str] | Sequence[str | os.PathLike[str]]
@@ -71,22 +120,22 @@ def open_sequence(
     mode: str | None = ...,
     as_array: Literal[False] = ...,
     **loader_options: Any,
-) -> PrefetchingLoader[Any, Image.Image]: ...
+) -> ImageSequence[Any, Image.Image]: ...
 @overload
 def open_sequence(
     source: _Source, *, mode: str | None = ..., as_array: Literal[True], **loader_options: Any
-) -> PrefetchingLoader[Any, npt.NDArray[Any]]: ...
+) -> ImageSequence[Any, npt.NDArray[Any]]: ...
 @overload
 def open_sequence(
     source: _Source, *, mode: str | None = ..., as_array: bool = ..., **loader_options: Any
-) -> PrefetchingLoader[Any, Image.Image | npt.NDArray[Any]]: ...
+) -> ImageSequence[Any, Image.Image | npt.NDArray[Any]]: ...
 def open_sequence(
     source: _Source,
     *,
     mode: str | None = None,
     as_array: bool = False,
     **loader_options: Any,
-) -> PrefetchingLoader[Any, Any]:
+) -> ImageSequence[Any, Any]:
     """Open a numbered sequence of images as a :class:`PrefetchingLoader` of decoded images.
 
     ``source`` may be:
@@ -132,9 +181,10 @@ def open_sequence(
         path = os.fspath(source)
         if not isinstance(path, str):
             raise TypeError(f"source must be a str path, not {type(path).__name__}")
-        if _is_template(path):
-            numbered = _LoadNumbered(path, mode, as_array)
-            return PrefetchingLoader(numbered, None, **loader_options)
+        template = parse_template(path)
+        if template is not None:
+            numbered = _LoadNumbered(template, mode, as_array)
+            return ImageSequence(numbered, None, template=template, **loader_options)
         keys: tuple[str, ...]
         # A local directory whose name has a "[" is a directory, not a pattern.
         is_glob = bool(_GLOB_MAGIC.search(path)) and (is_url(path) or not os.path.exists(path))
@@ -148,7 +198,7 @@ def open_sequence(
             "source must be a directory, glob pattern, numbered template or sequence of paths, "
             f"not {type(source).__name__}"
         )
-    return PrefetchingLoader(_LoadImage(mode, as_array), keys, **loader_options)
+    return ImageSequence(_LoadImage(mode, as_array), keys, **loader_options)
 
 
 def _as_path(item: object) -> str:
@@ -159,28 +209,25 @@ def _as_path(item: object) -> str:
     raise TypeError(f"every path in source must be a str or os.PathLike, got {item!r}")
 
 
-def _is_template(path: str) -> bool:
-    """Whether ``path`` has a ``str.format`` field; if so, check that it takes one number."""
-    try:
-        fields = [field for _, field, _, _ in string.Formatter().parse(path) if field is not None]
-    except ValueError:  # a lone "{" or "}": a literal brace in a file name, not a template
-        return False
-    if not fields:
-        return False
-    try:
-        first, second = path.format(0), path.format(1)
-    except (IndexError, KeyError, ValueError) as exc:
-        raise ValueError(
-            f"template {display_name(path)!r} must have one field that takes the file number, "
-            f"such as {{}} or {{:05d}} ({type(exc).__name__}: {exc})"
-        ) from None
-    if first == second:
-        raise ValueError(f"template {display_name(path)!r} gives the same name for every number")
-    return True
+def _template_numbers(template: Template) -> tuple[int, ...] | None:
+    numbers = list_template_numbers(template)
+    if numbers is not None:
+        return numbers
+    # Not listable: numbering starts at 0, or at 1 when there is no file 0.
+    return (0,) if _exists(template.format(0)) else (1,)
+
+
+def _exists(path: str) -> bool:
+    if is_url(path):
+        fs, fs_path = url_filesystem(path)
+        return bool(fs.exists(fs_path))
+    return os.path.exists(path)
 
 
 def _image_extensions() -> frozenset[str]:
     """File extensions of the formats Pillow can open (not the save-only ones, such as PDF)."""
+    from PIL import Image
+
     Image.init()
     return frozenset(ext for ext, fmt in Image.registered_extensions().items() if fmt in Image.OPEN)
 
@@ -191,6 +238,9 @@ def _is_image_name(name: str, extensions: frozenset[str]) -> bool:
 
 
 def _not_found(what: str, name: str) -> FileNotFoundError:
+    hint = printf_hint(name)
+    if hint is not None:
+        what = f"{what} ({hint})"
     return FileNotFoundError(errno.ENOENT, what, display_name(name))
 
 
@@ -236,6 +286,16 @@ def _is_a_file(path: str) -> ValueError:
     )
 
 
+def _glob_root(pattern: str) -> str:
+    """The directory a glob pattern starts from: where a user should look when nothing matched."""
+    magic_at = _GLOB_MAGIC.search(pattern)
+    head = pattern if magic_at is None else pattern[: magic_at.start()]
+    if is_url(pattern):
+        return display_name(head.rsplit("/", 1)[0] + "/")
+    directory = os.path.abspath(os.path.dirname(head) or ".")
+    return directory if os.path.isdir(directory) else f"{directory}, which does not exist"
+
+
 def _glob(pattern: str) -> tuple[str, ...]:
     if is_url(pattern):
         fs, fs_pattern = url_filesystem(pattern)
@@ -254,5 +314,7 @@ def _glob(pattern: str) -> tuple[str, ...]:
     else:
         matches = glob.glob(pattern, recursive=True)
     if not matches:
-        raise _not_found("No files match the glob pattern", pattern)
+        raise _not_found(
+            f"No files match the glob pattern (looked in {_glob_root(pattern)})", pattern
+        )
     return tuple(sorted(matches, key=natural_sort_key))
