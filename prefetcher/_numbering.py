@@ -55,8 +55,11 @@ class Numbering:
     #: The base name of the file at each position (empty for a template).
     names: tuple[str, ...]
     #: The file number of each position (of a template: the numbers of the files that existed
-    #: when the numbering was made, sorted; ``None`` when the directory could not be listed).
-    numbers: tuple[int | None, ...] | None
+    #: when the numbering was made, sorted).
+    numbers: tuple[int | None, ...]
+    #: Whether ``numbers`` are all the files (``False``: a template whose directory could not be
+    #: listed; ``numbers`` then holds only the first file number found by trying).
+    listed: bool = True
 
     @classmethod
     def of_keys(cls, keys: Sequence[object]) -> Numbering:
@@ -65,10 +68,15 @@ class Numbering:
         return cls(None, names, tuple(file_number(name) for name in names))
 
     @classmethod
-    def of_template(cls, template: Template, existing: Iterable[int] | None) -> Numbering:
-        """The numbering of a template whose existing files have the numbers ``existing``."""
-        numbers = None if existing is None else tuple(sorted(set(existing)))
-        return cls(template, (), numbers)
+    def of_template(
+        cls, template: Template, existing: Iterable[int], *, listed: bool = True
+    ) -> Numbering:
+        """The numbering of a template whose existing files have the numbers ``existing``.
+
+        With ``listed=False``, ``existing`` holds the first file number only and the last one is
+        unknown.
+        """
+        return cls(template, (), tuple(sorted(set(existing))), listed)
 
     @property
     def open_ended(self) -> bool:
@@ -89,14 +97,14 @@ class Numbering:
         if self.template is None:
             return len(self.names) - 1
         known = self._template_numbers()
-        return known[-1] if known else None
+        return known[-1] if known and self.listed else None
 
     @property
     def missing(self) -> tuple[tuple[int, int], ...]:
         """The file numbers missing between the first and the last file, as ``(first, last)``."""
         if self.template is not None:
-            return gaps(self._template_numbers())
-        return gaps(n for n in self.numbers or () if n is not None)
+            return gaps(self._template_numbers()) if self.listed else ()
+        return gaps(n for n in self.numbers if n is not None)
 
     @property
     def missing_count(self) -> int:
@@ -113,7 +121,6 @@ class Numbering:
         """The file number of ``position`` (``None`` for a file without digits in its name)."""
         if self.template is not None:
             return position
-        assert self.numbers is not None
         return self.numbers[position]
 
     def label(self, position: int) -> str:
@@ -126,7 +133,7 @@ class Numbering:
         return f"{self.name(position)} (file {number}, position {position})"
 
     def _template_numbers(self) -> tuple[int, ...]:
-        return tuple(n for n in self.numbers or () if n is not None)
+        return tuple(n for n in self.numbers if n is not None)
 
 
 def list_template_numbers(template: Template) -> tuple[int, ...] | None:

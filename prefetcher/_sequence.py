@@ -88,6 +88,10 @@ class ImageSequence(PrefetchingLoader[K, T], Generic[K, T]):
         # Guards _numbering; never held while listing (two threads may both list, once each).
         self._numbering_lock = threading.Lock()
 
+    def __enter__(self) -> ImageSequence[K, T]:
+        # Typed as the subclass, so that `with open_sequence(...) as seq:` knows seq.numbering.
+        return self
+
     @property
     def numbering(self) -> Numbering:
         """Positions and file numbers: :attr:`Numbering.first_position`, :meth:`Numbering.name` ...
@@ -100,7 +104,7 @@ class ImageSequence(PrefetchingLoader[K, T], Generic[K, T]):
         if numbering is not None:
             return numbering
         if self._template is not None:
-            numbering = Numbering.of_template(self._template, _template_numbers(self._template))
+            numbering = _template_numbering(self._template)
         else:
             keys = self.keys
             assert keys is not None
@@ -209,12 +213,13 @@ def _as_path(item: object) -> str:
     raise TypeError(f"every path in source must be a str or os.PathLike, got {item!r}")
 
 
-def _template_numbers(template: Template) -> tuple[int, ...] | None:
+def _template_numbering(template: Template) -> Numbering:
     numbers = list_template_numbers(template)
     if numbers is not None:
-        return numbers
-    # Not listable: numbering starts at 0, or at 1 when there is no file 0.
-    return (0,) if _exists(template.format(0)) else (1,)
+        return Numbering.of_template(template, numbers)
+    # Not listable: numbering starts at 0, or at 1 when there is no file 0; the end is unknown.
+    first = 0 if _exists(template.format(0)) else 1
+    return Numbering.of_template(template, [first], listed=False)
 
 
 def _exists(path: str) -> bool:

@@ -326,7 +326,7 @@ def test_directory_numbering_names_file_and_number_of_each_position(
 
 def test_bytes_source_raises_type_error() -> None:
     with pytest.raises(TypeError, match="bytes"):
-        open_sequence(b"/data/run")  # type: ignore[call-overload]
+        open_sequence(b"/data/run")  # type: ignore[arg-type]
 
 
 def test_path_in_sequence_that_is_not_a_path_raises_type_error() -> None:
