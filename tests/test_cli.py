@@ -645,3 +645,18 @@ def test_view_of_missing_directory_is_one_line(tmp_path: Path) -> None:
     assert done.returncode == 1
     assert done.stderr.splitlines()[-1] == f"prefetcher view: error: No such directory: '{missing}'"
     assert "Traceback" not in done.stderr
+
+
+def test_scan_without_tqdm_works_with_no_progress_bar(sequence: Path) -> None:
+    # tqdm is the cli extra's: a plain `pip install .` has no progress bars but every command.
+    script = (
+        "import sys\n"
+        "sys.modules['tqdm'] = None  # as if it were not installed\n"
+        "from prefetcher._cli import main\n"
+        f"sys.exit(main(['scan', {str(sequence)!r}]))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=30
+    )
+    assert (done.returncode, done.stderr) == (0, "")
+    assert "read: 6, errors: 0, missing: 0" in done.stdout
