@@ -338,8 +338,8 @@ def _run_view(args: argparse.Namespace) -> int:
         raise CLIError(problem)
     try:
         status = viewer.run(source, start=args.start, ahead=args.ahead, workers=args.workers)
-    except FileNotFoundError as exc:  # a bad source, found before any window opens
-        raise CLIError(describe_missing(exc)) from exc
+    except FileNotFoundError as exc:  # a source that is not there: a command-line mistake
+        raise CLIError(describe_missing(exc), status=2) from exc
     except ValueError as exc:
         raise CLIError(str(exc), status=2) from exc
     if status == EXIT_INTERRUPTED:

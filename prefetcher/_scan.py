@@ -92,7 +92,8 @@ def _open(source: str, options: LoaderOptions) -> ImageSequence[Any, Any]:
     try:
         return open_sequence(sequence, ahead=options.ahead, max_workers=options.workers)
     except FileNotFoundError as exc:
-        raise CLIError(describe_missing(exc)) from exc
+        # A SOURCE that is not there is a mistake on the command line, as a bad value is.
+        raise CLIError(describe_missing(exc), status=2) from exc
     except (TypeError, ValueError) as exc:
         raise CLIError(str(exc), status=2) from exc
 

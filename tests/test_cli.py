@@ -457,9 +457,9 @@ def bad_sources(root: Path, write_image: WriteImage) -> dict[str, tuple[list[str
     missing = str(root / "missing")
     seq = str(root / "seq")
     return {
-        "missing directory": (["scan", missing], 1, f"No such directory: '{missing}'"),
-        "empty directory": (["scan", str(root / "empty")], 1, "No image files in directory"),
-        "glob matching nothing": (["scan", seq + "/*.tif"], 1, "No files match the glob"),
+        "missing directory": (["scan", missing], 2, f"No such directory: '{missing}'"),
+        "empty directory": (["scan", str(root / "empty")], 2, "No image files in directory"),
+        "glob matching nothing": (["scan", seq + "/*.tif"], 2, "No files match the glob"),
         "bad template": (["scan", seq + "/{}{}.png"], 2, "has 2 fields"),
         "no file 0 or 1": (["scan", str(root / "empty" / "{}.png")], 1, "nothing to scan"),
         "start past the end": (["scan", seq, "--start", "5"], 2, "past the end of the sequence"),
@@ -497,7 +497,7 @@ def test_bad_source_is_one_line_without_traceback(
 def test_debug_shows_traceback_of_an_error(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["--debug", "scan", str(tmp_path / "missing")]) == 1
+    assert main(["--debug", "scan", str(tmp_path / "missing")]) == 2
     err = capsys.readouterr().err
     assert "Traceback" in err
     assert err.rstrip().endswith(f"No such directory: '{tmp_path / 'missing'}'")
@@ -505,7 +505,7 @@ def test_debug_shows_traceback_of_an_error(
 
 def test_bad_input_as_subprocess_is_one_line_and_status(tmp_path: Path) -> None:
     done = run_subprocess("scan", str(tmp_path / "missing"))
-    assert done.returncode == 1
+    assert done.returncode == 2
     assert done.stderr == f"prefetcher scan: error: No such directory: '{tmp_path / 'missing'}'\n"
 
 
@@ -642,7 +642,7 @@ def test_view_of_missing_directory_is_one_line(tmp_path: Path) -> None:
         timeout=30,
         env={**os.environ, "QT_QPA_PLATFORM": "offscreen"},
     )
-    assert done.returncode == 1
+    assert done.returncode == 2
     assert done.stderr.splitlines()[-1] == f"prefetcher view: error: No such directory: '{missing}'"
     assert "Traceback" not in done.stderr
 
