@@ -181,6 +181,7 @@ def _servers() -> Any:
     spec = importlib.util.spec_from_file_location("servers", ROOT / "tests" / "servers.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
+    sys.modules["servers"] = module  # dataclasses look their module up there
     spec.loader.exec_module(module)
     return module
 
