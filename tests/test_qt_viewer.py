@@ -513,10 +513,11 @@ def test_pyqt5_viewer_example_measures_a_held_key(
     assert example.main(["--frames", "8", "--latency", "0", "--hold-right", "5"]) == 0
     report = capsys.readouterr().out.splitlines()[-1]
     assert report.startswith("held Right 5 times at 30/s: ")
-    shown, memory, hits = held_key_figures(report)
-    # A frame "from memory" was ready when requested: a hit of the loader.
+    shown, memory, ready_or_loading = held_key_figures(report)
+    # A frame "from memory" was ready when requested: a hit of the loader, or a wait whose load
+    # finished between the loader's lookup and the viewer's look at the future.
     assert 1 <= shown <= 6
-    assert memory <= min(shown, hits)
+    assert memory <= min(shown, ready_or_loading)
 
 
 def test_pyqt5_viewer_example_without_read_ahead_shows_nothing_from_memory(
@@ -530,11 +531,12 @@ def test_pyqt5_viewer_example_without_read_ahead_shows_nothing_from_memory(
 
 
 def held_key_figures(report: str) -> tuple[int, int, int]:
-    """Frames shown, frames from memory and loader hits in the example's --hold-right report."""
-    match = re.search(r"(\d+) frames shown .* (\d+) from memory, .*hits (\d+),", report)
+    """Frames shown, frames from memory, and loader hits + waits in a --hold-right report."""
+    pattern = r"(\d+) frames shown .* (\d+) from memory, .*hits (\d+), waits (\d+),"
+    match = re.search(pattern, report)
     assert match is not None, report
-    shown, memory, hits = (int(group) for group in match.groups())
-    return shown, memory, hits
+    shown, memory, hits, waits = (int(group) for group in match.groups())
+    return shown, memory, hits + waits
 
 
 CTRL_C_SCRIPT = """
