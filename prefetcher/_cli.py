@@ -315,22 +315,23 @@ _QT_MODULES = ("qtpy", "PyQt5", "PyQt6", "PySide2", "PySide6")
 
 
 def _run_view(args: argparse.Namespace) -> int:
-    from prefetcher._qt_check import qt_problem
+    from prefetcher._qt_check import missing_libraries, qt_problem
 
     source = _one_source(args)
     try:
         # Imported here, never at the top: no other command may import Qt.
         viewer: Any = importlib.import_module("prefetcher.viewer")
     except ImportError as exc:
+        # PyQt5 installed but a system library missing (libGL on a bare container) also names
+        # a Qt module: look for the library first, so the advice is apt-get, not pip.
+        if missing_libraries(str(exc)):
+            raise CLIError(qt_problem(str(exc)) or str(exc)) from exc
         if _is_missing_qt(exc):
             raise CLIError(
                 f"prefetcher view needs Qt ({exc}); install it from the checkout with: "
                 "pip install '.[qt]'"
             ) from exc
-        problem = qt_problem(str(exc))
-        if problem is None:
-            raise
-        raise CLIError(problem) from exc
+        raise
     # Qt aborts the whole process when its platform cannot start (no display, missing
     # libraries): try it in a child process first and say what is missing instead.
     problem = qt_problem()

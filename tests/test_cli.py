@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import itertools
 import json
 import os
@@ -580,6 +581,25 @@ def test_view_without_qt_says_how_to_install_it(
     err = capsys.readouterr().err
     assert err.count("\n") == 1
     assert "pip install '.[qt]'" in err
+
+
+def test_view_with_qt_but_without_a_system_library_names_the_debian_package(
+    monkeypatch: pytest.MonkeyPatch, sequence: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    real_import = importlib.import_module
+
+    def import_module(name: str, package: str | None = None) -> types.ModuleType:
+        if name == "prefetcher.viewer":  # what PyQt5 raises on a machine without libGL
+            message = "libGL.so.1: cannot open shared object file: No such file or directory"
+            raise ImportError(message, name="PyQt5.QtGui")
+        return real_import(name, package)
+
+    monkeypatch.setattr(importlib, "import_module", import_module)
+    assert main(["view", str(sequence)]) == 1
+    assert capsys.readouterr().err == (
+        "prefetcher view: error: Qt cannot be imported: missing libGL.so.1; on Debian or Ubuntu: "
+        "sudo apt-get install libgl1\n"
+    )
 
 
 def test_demo_and_scan_do_not_import_qt(sequence: Path) -> None:
