@@ -108,16 +108,19 @@ def paths(frames: pathlib.Path) -> list[str]:
 def as_array(image: QImage) -> np.ndarray[Any, Any]:
     image = image.convertToFormat(QImage.Format.Format_RGB888)
     width, height = image.width(), image.height()
-    bits = image.constBits()
-    if hasattr(bits, "setsize"):  # PyQt's sip.voidptr; PySide gives a sized memoryview
+    bits: Any = image.constBits()  # PyQt's sip.voidptr, or PySide's sized memoryview
+    if hasattr(bits, "setsize"):
         bits.setsize(image.sizeInBytes())
     rows = np.frombuffer(bits, np.uint8, image.sizeInBytes()).reshape(height, image.bytesPerLine())
-    return rows[:, : width * 3].reshape(height, width, 3).copy()
+    pixels: np.ndarray[Any, Any] = rows[:, : width * 3].reshape(height, width, 3).copy()
+    return pixels
 
 
 def on_screen(window: ViewerWindow) -> np.ndarray[Any, Any]:
     """What the window's label actually paints, as an RGB array."""
-    return as_array(window.centralWidget().grab().toImage())
+    widget = window.centralWidget()
+    assert widget is not None
+    return as_array(widget.grab().toImage())
 
 
 def shows_frame(window: ViewerWindow, n: int) -> bool:
@@ -502,7 +505,11 @@ def test_viewer_windows_collected_in_reference_cycles_do_not_crash_python() -> N
 
 
 def test_a_loader_without_items_is_refused(qtbot: Any) -> None:
-    with PrefetchingLoader(load_image, []) as loader, pytest.raises(ValueError, match="no items"):
+    empty: list[str] = []
+    with (
+        PrefetchingLoader(load_image, empty) as loader,
+        pytest.raises(ValueError, match="no items"),
+    ):
         ViewerWindow(loader)
 
 
