@@ -680,3 +680,15 @@ def test_scan_without_tqdm_works_with_no_progress_bar(sequence: Path) -> None:
     )
     assert (done.returncode, done.stderr) == (0, "")
     assert "read: 6, errors: 0, missing: 0" in done.stdout
+
+
+def test_scan_of_template_that_cannot_be_listed_walks_to_the_first_missing_file(
+    tmp_path: Path, write_image: WriteImage, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The number in a directory name: no one listing finds the files, so the scan tries them.
+    for n in (1, 2, 3, 5):
+        write_image(tmp_path / f"run{n}" / "frame.png", n)
+    assert main(["scan", str(tmp_path / "run{}" / "frame.png"), "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "scanned 3 frames" in out
+    assert "the scan stopped at the first missing file after frame.png (file 3)" in out
