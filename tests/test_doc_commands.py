@@ -229,6 +229,7 @@ def test_quick_command_of_the_docs_runs(command: str, tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(2 * TIMEOUT)  # a whole demo or benchmark run, on a busy machine too
 def test_demo_as_the_readme_gives_it_prints_the_table(tmp_path: Path) -> None:
     done = run(RUN_HERE["prefetcher demo"], tmp_path)
     assert done.returncode == 0, done.stderr
@@ -236,6 +237,7 @@ def test_demo_as_the_readme_gives_it_prints_the_table(tmp_path: Path) -> None:
     assert "speed-up" in done.stdout
 
 
+@pytest.mark.timeout(2 * TIMEOUT)  # 120 frames of 1024x768 to write first
 def test_scan_console_example(tmp_path: Path) -> None:
     # The directory of docs/cli.rst: 0.png .. 119.png, 57.png cut short, 90.png deleted.
     from prefetcher._demo import make_frames
@@ -267,6 +269,7 @@ def test_scan_console_example(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(2 * TIMEOUT)  # a whole demo or benchmark run, on a busy machine too
 @pytest.mark.parametrize(
     "command",
     [
@@ -281,6 +284,7 @@ def test_benchmark_of_the_docs_runs_through_its_quick_option(command: str, tmp_p
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(2 * TIMEOUT)  # a whole demo or benchmark run, on a busy machine too
 def test_smb_benchmark_of_the_docs_runs_through_its_quick_option(tmp_path: Path) -> None:
     if shutil.which("smbd") is None or os.geteuid() != 0:
         pytest.skip("needs smbd and root (apt-get install samba)")
@@ -290,6 +294,7 @@ def test_smb_benchmark_of_the_docs_runs_through_its_quick_option(tmp_path: Path)
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(2 * TIMEOUT)  # a whole demo or benchmark run, on a busy machine too
 def test_screenshot_command_of_the_qt_docs_saves_a_picture(tmp_path: Path) -> None:
     pytest.importorskip("qtpy")
     if shutil.which("xvfb-run") is None:
@@ -304,6 +309,7 @@ def test_screenshot_command_of_the_qt_docs_saves_a_picture(tmp_path: Path) -> No
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(2 * TIMEOUT)  # a whole demo or benchmark run, on a busy machine too
 def test_held_key_measurement_of_the_qt_docs_runs(tmp_path: Path) -> None:
     pytest.importorskip("qtpy")
     argv = [sys.executable, "examples/pyqt5_viewer.py", "--frames", "110", "--hold-right", "90"]
