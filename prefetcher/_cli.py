@@ -12,8 +12,19 @@ import os
 import sys
 import traceback
 from collections.abc import Callable, Sequence
-from typing import Any, Literal, NoReturn
+from typing import Any
 
+from prefetcher._cli_args import (
+    DEMO_EPILOG,
+    POSITION_HELP,
+    SCAN_EPILOG,
+    VIEW_EPILOG,
+    Parser,
+    ahead,
+    index,
+    positive_int,
+    seconds,
+)
 from prefetcher._cli_common import (
     EXIT_INTERRUPTED,
     CLIError,
@@ -25,105 +36,11 @@ from prefetcher._cli_common import (
 __all__ = ["CLIError", "build_parser", "main"]
 
 
-class _Parser(argparse.ArgumentParser):
-    """An argument parser whose usage errors are one line, not the whole usage text."""
-
-    def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
-
-
-def _positive_int(text: str) -> int:
-    value = _int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {text!r}")
-    return value
-
-
-def _index(text: str) -> int:
-    value = _int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {text!r}")
-    return value
-
-
-def _int(text: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number of seconds, got {text!r}") from None
-    # "nan" and "inf" parse as floats, but no sleep can take them.
-    if not 0 <= value < float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a number of seconds >= 0, got {text!r}")
-    return value
-
-
-def _ahead(text: str) -> int | Literal["auto"]:
-    if text == "auto":
-        return "auto"
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"must be a whole number >= 0 or 'auto', got {text!r}"
-        ) from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be a whole number >= 0 or 'auto', got {text!r}")
-    return value
-
-
-_DEMO_EPILOG = """\
-examples:
-  prefetcher demo                              the default: 150 generated frames, 40 ms a read
-  prefetcher demo --latency 0.1 --work 0.05    a slower share, more work per frame
-  prefetcher demo --pattern random --ahead 4   random access: read-ahead cannot help
-  prefetcher demo --source /mnt/share/run7     your own files (no latency added unless --latency)
-  prefetcher demo --frames 30 --json           machine-readable result on stdout
-
-The work per frame (--work) stands for the processing your own loop does on each frame
-(step1(img); step2(img)); the demo spends it in time.sleep, like numpy or C code that releases
-the GIL while it runs.
-"""
-
-_SCAN_EPILOG = """\
-examples:
-  prefetcher scan /mnt/share/run7              every image file in a directory
-  prefetcher scan '/mnt/share/run7/*.tif' --reverse
-  prefetcher scan '/mnt/share/run7/{:05d}.tif' --start 100 --stop 200
-  prefetcher scan 'smb://user:pw@host/share/run7/{}.png' --json
-
-Quote a glob pattern or a template, so that the shell does not expand it. Unreadable files are
-listed and the scan goes on; file numbers missing between the first file and the last are listed
-too. The exit status is 1 when any file could not be read or is missing. A numbered template is
-scanned from its lowest file number to its highest (as listed when the scan starts); --stop N
-scans up to N, past the last file.
-"""
-
-_VIEW_EPILOG = """\
-examples:
-  prefetcher view /mnt/share/run7
-  prefetcher view '/mnt/share/run7/{}.png' --start 100 --ahead 8
-
-Keys: Right/Left next/previous, PageDown/PageUp jump by 10, Home/End first/last file,
-Esc, Q or Ctrl+Q quit (Ctrl-C in the terminal too). Needs the qt extra: pip install '.[qt]'
-from a checkout.
-"""
-
-#: Positions: for a template the file number, else the place in natural order from 0.
-_POSITION_HELP = "a template's file number, or a directory's file counted from 0"
-
-
 def build_parser() -> argparse.ArgumentParser:
     """The parser of the ``prefetcher`` command and its subcommands."""
     from prefetcher import __version__
 
-    parser = _Parser(
+    parser = Parser(
         prog="prefetcher",
         description="Load numbered files from a slow share with read-ahead.",
         epilog="Start with 'prefetcher demo'. Each command has its own --help.",
@@ -131,17 +48,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"prefetcher {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
     # Shared options, declared once; each command takes the groups it needs as parents.
-    common = _Parser(add_help=False)
+    common = Parser(add_help=False)
     # Also accepted after the subcommand; SUPPRESS keeps a --debug given before it.
     common.add_argument(
         "--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks of errors"
     )
-    loader = _Parser(add_help=False)
+    loader = Parser(add_help=False)
     _add_loader_options(loader)
-    output = _Parser(add_help=False)
+    output = Parser(add_help=False)
     output.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
     output.add_argument("--quiet", action="store_true", help="no progress bars")
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
 
     demo = commands.add_parser(
         "demo",
@@ -149,27 +66,27 @@ def build_parser() -> argparse.ArgumentParser:
         help="the same loop over a slow share, without and with prefetching",
         description="Run the same loop (get frame n, work on it) twice over a simulated slow\n"
         "share: a plain loop, then through PrefetchingLoader; compare the times.",
-        epilog=_DEMO_EPILOG,
+        epilog=DEMO_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     demo.add_argument(
         "--frames",
         metavar="N",
-        type=_positive_int,
+        type=positive_int,
         default=None,
         help="frames to generate (default 150); with --source, use only the first N files",
     )
     demo.add_argument(
         "--latency",
         metavar="SECONDS",
-        type=_seconds,
+        type=seconds,
         default=None,
         help="seconds each read costs (default 0.04; with --source, 0: your share is real)",
     )
     demo.add_argument(
         "--work",
         metavar="SECONDS",
-        type=_seconds,
+        type=seconds,
         default=0.02,
         help="seconds of processing per frame in your loop (default 0.02)",
     )
@@ -194,21 +111,21 @@ def build_parser() -> argparse.ArgumentParser:
         description="Read and decode every file of a sequence (directory, glob pattern,\n"
         "numbered template, fsspec URL) with prefetching; report throughput, the loader's\n"
         "statistics, the files that could not be read and the file numbers missing.",
-        epilog=_SCAN_EPILOG,
+        epilog=SCAN_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _add_source(scan, "directory, glob pattern, template, URL, or one file")
     scan.add_argument(
         "--start",
         metavar="N",
-        type=_index,
+        type=index,
         default=None,
-        help=f"first position ({_POSITION_HELP}; default: the first file)",
+        help=f"first position ({POSITION_HELP}; default: the first file)",
     )
     scan.add_argument(
         "--stop",
         metavar="N",
-        type=_index,
+        type=index,
         default=None,
         help="position to stop before (default: after the last file)",
     )
@@ -220,16 +137,16 @@ def build_parser() -> argparse.ArgumentParser:
         parents=[common, loader],
         help="show a sequence in a window (needs the qt extra)",
         description="Show a numbered sequence in a window, with prefetching.",
-        epilog=_VIEW_EPILOG,
+        epilog=VIEW_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _add_source(view, "directory, glob pattern or template")
     view.add_argument(
         "--start",
         metavar="N",
-        type=_index,
+        type=index,
         default=None,
-        help=f"position shown first ({_POSITION_HELP}; default: the first file)",
+        help=f"position shown first ({POSITION_HELP}; default: the first file)",
     )
     view.set_defaults(handler=_run_view)
     return parser
@@ -246,14 +163,14 @@ def _add_loader_options(command: argparse.ArgumentParser) -> None:
     command.add_argument(
         "--ahead",
         metavar="N|auto",
-        type=_ahead,
+        type=ahead,
         default="auto",
         help="read-ahead window: N >= 0, or 'auto' to grow it on sequential access (default)",
     )
     command.add_argument(
         "--workers",
         metavar="N",
-        type=_positive_int,
+        type=positive_int,
         default=None,
         help="loader threads (default: the loader's own default)",
     )
