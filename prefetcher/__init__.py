@@ -13,7 +13,8 @@ from ._map import (
     map_frames,
     map_frames_report,
 )
-from ._sequence import open_sequence
+from ._numbering import Numbering
+from ._sequence import ImageSequence, open_sequence
 from ._slow_share import SimulatedShare
 from ._stats import LoaderStats
 
@@ -24,10 +25,12 @@ __all__ = [
     "ChunkReport",
     "FrameFailure",
     "FrameStack",
+    "ImageSequence",
     "LoaderClosedError",
     "LoaderStats",
     "MapFramesError",
     "MapReport",
+    "Numbering",
     "PrefetchingLoader",
     "SimulatedShare",
     "load_image",

@@ -8,20 +8,27 @@ import glob
 import inspect
 import os
 import re
-import string
+import threading
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal, overload
-
-import numpy.typing as npt
-from PIL import Image
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, overload
 
 from prefetcher._credentials import Secrets
 from prefetcher._images import decode_image, load_image
 from prefetcher._loader import PrefetchingLoader
-from prefetcher._remote import display_name, glob_url, is_url, list_url, read_url
+from prefetcher._numbering import Numbering, list_template_numbers
+from prefetcher._remote import display_name, glob_url, is_url, list_url, read_url, url_filesystem
+from prefetcher._template import Template, parse_template, printf_hint
 from prefetcher._tiff import is_tiff_file, open_tiff
 
-__all__ = ["natural_sort_key", "open_sequence"]
+if TYPE_CHECKING:
+    # Only for the annotations: importing prefetcher must not import numpy or Pillow.
+    import numpy.typing as npt
+    from PIL import Image
+
+__all__ = ["ImageSequence", "natural_sort_key", "open_sequence"]
+
+K = TypeVar("K")
+T = TypeVar("T")
 
 _DIGITS = re.compile(r"(\d+)")
 
@@ -76,15 +83,63 @@ class _LoadImage:
 class _LoadNumbered:
     """``load(n)`` for a numbered template: file ``template.format(n)``; pickles too."""
 
-    template: str  # the public template (no password)
+    template: Template  # the public template (no password)
     mode: str | None
     as_array: bool
     secrets: Secrets = dataclasses.field(default_factory=Secrets)
+    #: The template as given, password and all, when it differs from the public one.
+    real: Template | None = None
 
     def __call__(self, n: int) -> Any:
         path = self.template.format(n)
-        real = self.secrets.url(self.template).format(n)
+        real = path if self.real is None else self.real.format(n)
         return _load(path, real, self.secrets, self.mode, self.as_array)
+
+
+class ImageSequence(PrefetchingLoader[K, T], Generic[K, T]):
+    """The loader :func:`open_sequence` returns: a :class:`PrefetchingLoader` that knows its files.
+
+    :attr:`numbering` says which file each position reads and which file numbers are missing.
+    """
+
+    def __init__(
+        self,
+        load: Any,
+        keys: Sequence[K] | None,
+        *,
+        template: Template | None = None,
+        **loader_options: Any,
+    ) -> None:
+        super().__init__(load, keys, **loader_options)
+        self._template = template
+        self._numbering: Numbering | None = None
+        # Guards _numbering; never held while listing (two threads may both list, once each).
+        self._numbering_lock = threading.Lock()
+
+    def __enter__(self) -> ImageSequence[K, T]:
+        # Typed as the subclass, so that `with open_sequence(...) as seq:` knows seq.numbering.
+        return self
+
+    @property
+    def numbering(self) -> Numbering:
+        """Positions and file numbers: :attr:`Numbering.first_position`, :meth:`Numbering.name` ...
+
+        For a template, the directory is listed the first time this is read (one listing) to find
+        the lowest and highest existing file numbers and the gaps between them.
+        """
+        with self._numbering_lock:
+            numbering = self._numbering
+        if numbering is not None:
+            return numbering
+        if self._template is not None:
+            numbering = _template_numbering(self._template)
+        else:
+            keys = self.keys
+            assert keys is not None
+            numbering = Numbering.of_keys(keys)
+        with self._numbering_lock:
+            self._numbering = numbering
+        return numbering
 
 
 _Source = str | os.PathLike[str] | Sequence[str | os.PathLike[str]]
@@ -98,7 +153,7 @@ def open_sequence(
     as_array: Literal[False] = ...,
     storage_options: Mapping[str, Any] | None = ...,
     **loader_options: Any,
-) -> PrefetchingLoader[Any, Image.Image]: ...
+) -> ImageSequence[Any, Image.Image]: ...
 @overload
 def open_sequence(
     source: _Source,
@@ -107,7 +162,7 @@ def open_sequence(
     as_array: Literal[True],
     storage_options: Mapping[str, Any] | None = ...,
     **loader_options: Any,
-) -> PrefetchingLoader[Any, npt.NDArray[Any]]: ...
+) -> ImageSequence[Any, npt.NDArray[Any]]: ...
 @overload
 def open_sequence(
     source: _Source,
@@ -116,7 +171,7 @@ def open_sequence(
     as_array: bool = ...,
     storage_options: Mapping[str, Any] | None = ...,
     **loader_options: Any,
-) -> PrefetchingLoader[Any, Image.Image | npt.NDArray[Any]]: ...
+) -> ImageSequence[Any, Image.Image | npt.NDArray[Any]]: ...
 def open_sequence(
     source: _Source,
     *,
@@ -124,7 +179,7 @@ def open_sequence(
     as_array: bool = False,
     storage_options: Mapping[str, Any] | None = None,
     **loader_options: Any,
-) -> PrefetchingLoader[Any, Any]:
+) -> ImageSequence[Any, Any]:
     """Open a numbered sequence of images as a :class:`PrefetchingLoader` of decoded images.
 
     ``source`` may be:
@@ -189,9 +244,12 @@ def open_sequence(
             raise TypeError(f"source must be a str path, not {type(path).__name__}")
         # A URL's password and tokens stay in ``secrets``; everything else sees the public URL.
         public = secrets.add(path) if is_url(path) else path
-        if _is_template(public):
-            numbered = _LoadNumbered(public, mode, as_array, secrets)
-            return PrefetchingLoader(numbered, None, **_options_for(is_url(public), loader_options))
+        template = parse_template(public)
+        if template is not None:
+            real = None if public == path else _real_template(path, public)
+            numbered = _LoadNumbered(template, mode, as_array, secrets, real)
+            options = _options_for(is_url(public), loader_options)
+            return ImageSequence(numbered, None, template=template, **options)
         keys: tuple[str, ...]
         # A local directory whose name has a "[" is a directory, not a pattern.
         is_glob = bool(_GLOB_MAGIC.search(_without_query(public))) and (
@@ -199,7 +257,9 @@ def open_sequence(
         )
         if not is_glob and is_tiff_file(path):  # a multi-page TIFF: item n is page n
             options = _options_for(is_url(public), loader_options)
-            return open_tiff(path, mode=mode, as_array=as_array, **options)
+            return open_tiff(
+                path, mode=mode, as_array=as_array, loader_type=ImageSequence, **options
+            )
         keys = _glob(path, secrets) if is_glob else _list_directory(path, secrets)
     elif isinstance(source, Sequence):
         keys = tuple(_public(_as_path(item), secrets) for item in source)
@@ -211,7 +271,21 @@ def open_sequence(
             f"not {type(source).__name__}"
         )
     load = _LoadImage(mode, as_array, secrets)
-    return PrefetchingLoader(load, keys, **_options_for(any(map(is_url, keys)), loader_options))
+    return ImageSequence(load, keys, **_options_for(any(map(is_url, keys)), loader_options))
+
+
+def _real_template(path: str, public: str) -> Template:
+    try:
+        real = parse_template(path)
+    except ValueError:
+        real = None
+    if real is None:
+        # A brace in the password or a token makes a second field: the public template is fine.
+        raise ValueError(
+            f"the credentials in template {public!r} contain a brace; "
+            "give them in storage_options instead"
+        )
+    return real
 
 
 def _public(path: str, secrets: Secrets) -> str:
@@ -244,28 +318,26 @@ def _as_path(item: object) -> str:
     raise TypeError(f"every path in source must be a str or os.PathLike, got {item!r}")
 
 
-def _is_template(path: str) -> bool:
-    """Whether ``path`` has a ``str.format`` field; if so, check that it takes one number."""
-    try:
-        fields = [field for _, field, _, _ in string.Formatter().parse(path) if field is not None]
-    except ValueError:  # a lone "{" or "}": a literal brace in a file name, not a template
-        return False
-    if not fields:
-        return False
-    try:
-        first, second = path.format(0), path.format(1)
-    except (IndexError, KeyError, ValueError) as exc:
-        raise ValueError(
-            f"template {display_name(path)!r} must have one field that takes the file number, "
-            f"such as {{}} or {{:05d}} ({type(exc).__name__}: {exc})"
-        ) from None
-    if first == second:
-        raise ValueError(f"template {display_name(path)!r} gives the same name for every number")
-    return True
+def _template_numbering(template: Template) -> Numbering:
+    numbers = list_template_numbers(template)
+    if numbers is not None:
+        return Numbering.of_template(template, numbers)
+    # Not listable: numbering starts at 0, or at 1 when there is no file 0; the end is unknown.
+    first = 0 if _exists(template.format(0)) else 1
+    return Numbering.of_template(template, [first], listed=False)
+
+
+def _exists(path: str) -> bool:
+    if is_url(path):
+        fs, fs_path = url_filesystem(path)
+        return bool(fs.exists(fs_path))
+    return os.path.exists(path)
 
 
 def _image_extensions() -> frozenset[str]:
     """File extensions of the formats Pillow can open (not the save-only ones, such as PDF)."""
+    from PIL import Image
+
     Image.init()
     return frozenset(ext for ext, fmt in Image.registered_extensions().items() if fmt in Image.OPEN)
 
@@ -276,6 +348,9 @@ def _is_image_name(name: str, extensions: frozenset[str]) -> bool:
 
 
 def _not_found(what: str, name: str) -> FileNotFoundError:
+    hint = printf_hint(name)
+    if hint is not None:
+        what = f"{what} ({hint})"
     return FileNotFoundError(errno.ENOENT, what, display_name(name))
 
 
@@ -321,6 +396,16 @@ def _is_a_file(path: str) -> ValueError:
     )
 
 
+def _glob_root(pattern: str) -> str:
+    """The directory a glob pattern starts from: where a user should look when nothing matched."""
+    magic_at = _GLOB_MAGIC.search(pattern)
+    head = pattern if magic_at is None else pattern[: magic_at.start()]
+    if is_url(pattern):
+        return display_name(head.rsplit("/", 1)[0] + "/")
+    directory = os.path.abspath(os.path.dirname(head) or ".")
+    return directory if os.path.isdir(directory) else f"{directory}, which does not exist"
+
+
 def _glob(pattern: str, secrets: Secrets) -> tuple[str, ...]:
     if is_url(pattern):
         public = secrets.add(pattern)
@@ -334,5 +419,7 @@ def _glob(pattern: str, secrets: Secrets) -> tuple[str, ...]:
     else:
         matches = glob.glob(pattern, recursive=True)
     if not matches:
-        raise _not_found("No files match the glob pattern", pattern)
+        raise _not_found(
+            f"No files match the glob pattern (looked in {_glob_root(pattern)})", pattern
+        )
     return tuple(sorted(matches, key=natural_sort_key))

@@ -6,10 +6,13 @@ import dataclasses
 import errno
 import os
 import threading
-from typing import TYPE_CHECKING, Any, NamedTuple
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 from prefetcher._loader import PrefetchingLoader
 from prefetcher._remote import display_name, is_url, url_filesystem
+
+L = TypeVar("L", bound=PrefetchingLoader[Any, Any])
 
 if TYPE_CHECKING:
     import tifffile  # type: ignore[import-not-found,unused-ignore]
@@ -59,8 +62,13 @@ def is_tiff_file(path: str) -> bool:
 
 
 def open_tiff(
-    path: str, *, mode: str | None = None, as_array: bool = False, **loader_options: Any
-) -> PrefetchingLoader[TiffPageKey, Any]:
+    path: str,
+    *,
+    mode: str | None = None,
+    as_array: bool = False,
+    loader_type: Callable[..., L] = PrefetchingLoader,  # type: ignore[assignment]
+    **loader_options: Any,
+) -> L:
     """A loader whose item ``n`` is page ``n`` of the TIFF file ``path`` (local or fsspec URL).
 
     The page index (every IFD) is read once, here; afterwards each load reads only its page's
@@ -74,7 +82,7 @@ def open_tiff(
     pages = _read_index(path)
     keys = tuple(TiffPageKey(path, n) for n in range(len(pages)))
     load = _LoadTiffPage(path, pages, mode, as_array)
-    return PrefetchingLoader(load, keys, **loader_options)
+    return loader_type(load, keys, **loader_options)
 
 
 def _tifffile() -> Any:

@@ -1,8 +1,8 @@
 """Qt signals for a :class:`~prefetcher.PrefetchingLoader`: request, never block the GUI thread.
 
-Needs the ``qt`` extra (``pip install 'prefetcher[qt]'``): written against qtpy, so PyQt5 (tested)
-and PySide6 both work. Importing :mod:`prefetcher` itself never imports a Qt binding; only this
-submodule does.
+Needs the ``qt`` extra (``pip install '.[qt]'`` from the checkout): written against qtpy, so
+PyQt5 (tested) and PySide6 both work. Importing :mod:`prefetcher` itself never imports a Qt
+binding; only this submodule (and :mod:`prefetcher.viewer`) does.
 
 Which thread runs what:
 
