@@ -329,7 +329,11 @@ class Scheduler:
             return Outcome(wake_at=entry.retry_at, starts=self._startable_unless_closed(now))
         if table.holds(entry):
             table.remove(entry)  # a failure is not kept: the next request loads again
-        if not isinstance(error, LoaderClosedError):
+        if isinstance(error, FileNotFoundError) and not entry.requested:
+            # Read-ahead past the last file of an open-ended sequence: not a failure of anything
+            # the program asked for.
+            self.counters.prefetches_missing += 1
+        elif not isinstance(error, LoaderClosedError):
             self.counters.loads_failed += 1
         future, entry.future = entry.future, None
         return Outcome(

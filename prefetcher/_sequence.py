@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import errno
 import glob
-import inspect
 import os
 import re
 import threading
@@ -301,13 +300,7 @@ def _options_for(remote: bool, loader_options: Mapping[str, Any]) -> dict[str, A
     """``loader_options`` plus the network defaults for a URL source (the caller's win)."""
     if not remote:
         return dict(loader_options)
-    return {**_network_defaults(), **loader_options}
-
-
-def _network_defaults() -> dict[str, Any]:
-    """The part of :data:`_NETWORK_DEFAULTS` this version of the loader accepts."""
-    accepted = inspect.signature(PrefetchingLoader).parameters
-    return {name: value for name, value in _NETWORK_DEFAULTS.items() if name in accepted}
+    return {**_NETWORK_DEFAULTS, **loader_options}
 
 
 def _as_path(item: object) -> str:

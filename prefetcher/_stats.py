@@ -35,8 +35,10 @@ class LoaderStats:
     loads_started: int = 0
     #: Loads that returned an item.
     loads_completed: int = 0
-    #: Loads that raised (after their last attempt).
+    #: Loads that raised (after their last attempt), but for missing files read ahead.
     loads_failed: int = 0
+    #: Prefetches whose file did not exist: read-ahead past the end of an open-ended sequence.
+    prefetches_missing: int = 0
     #: Attempts started again after a failure that ``retry_on`` names.
     retries: int = 0
     #: Loads that ran longer than ``load_timeout`` and were given up.
@@ -69,6 +71,7 @@ class Counters:
     loads_started: int = 0
     loads_completed: int = 0
     loads_failed: int = 0
+    prefetches_missing: int = 0
     retries: int = 0
     loads_stuck: int = 0
     prefetches_cancelled: int = 0

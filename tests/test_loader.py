@@ -842,3 +842,18 @@ def test_the_auto_window_measures_the_consumer_without_its_waits() -> None:
         # 50 ms of load against microseconds between requests asks for the deepest window;
         # counting the waits as the consumer's time would ask for about 2.
         assert loader.stats().ahead == 8
+
+
+def test_read_ahead_past_the_last_file_counts_as_missing_not_failed() -> None:
+    def load(n: int) -> int:
+        if n >= 3:
+            raise FileNotFoundError(2, "No such file", f"{n}.png")
+        return n
+
+    with PrefetchingLoader(load, ahead=2) as loader:
+        assert loader.get(2, timeout=WAIT) == 2  # reads ahead 3 and 4, which do not exist
+        wait_until(lambda: loader.stats().pending == 0)
+        assert (loader.stats().prefetches_missing, loader.stats().loads_failed) == (2, 0)
+        with pytest.raises(FileNotFoundError):
+            loader.get(3, timeout=WAIT)  # asked for: a failure
+        assert loader.stats().loads_failed == 1

@@ -508,7 +508,7 @@ def test_one_ctrl_c_ends_a_with_block_waiting_for_a_hung_load() -> None:
 
 def test_a_loader_with_deadlines_dropped_without_close_lets_its_threads_go() -> None:
     def use_and_drop() -> weakref.ref[PrefetchingLoader[int, str]]:
-        loader = PrefetchingLoader(str, ahead=2, load_timeout=30, retries=1)
+        loader = PrefetchingLoader[int, str](str, ahead=2, load_timeout=30, retries=1)
         loader.get(0, timeout=WAIT)
         wait_until(lambda: loader.stats().pending == 0)
         return weakref.ref(loader)

@@ -89,6 +89,7 @@ def test_directory_url_gives_its_images_in_natural_order(
     (remote.directory / "notes.txt").write_text("not an image")
 
     with open_sequence(remote.listing_url) as loader:
+        assert loader.keys is not None
         assert [key.rsplit("/", 1)[1] for key in loader.keys] == ["1.png", "2.png", "10.png"]
         assert _value(loader.get(2, timeout=TIMEOUT)) == 10
 

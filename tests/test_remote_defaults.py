@@ -2,36 +2,37 @@
 
 from __future__ import annotations
 
-import inspect
+import socket
 
-from prefetcher import PrefetchingLoader
-from prefetcher._sequence import _NETWORK_DEFAULTS, _network_defaults, _options_for
+import pytest
 
+from prefetcher import open_sequence
 
-def _accepted() -> set[str]:
-    return set(inspect.signature(PrefetchingLoader).parameters)
+pytest.importorskip("fsspec", reason="the remote extra: pip install '.[remote]'")
+pytest.importorskip("aiohttp", reason="fsspec's HTTP back end needs aiohttp")
 
-
-def test_network_defaults_are_the_documented_ones_the_loader_accepts() -> None:
-    expected = {k: v for k, v in _NETWORK_DEFAULTS.items() if k in _accepted()}
-
-    assert _network_defaults() == expected
+TIMEOUT = 20.0
 
 
-def test_network_defaults_retry_connection_errors_and_hangs_only() -> None:
-    # A corrupt image is an OSError (PIL.UnidentifiedImageError): retrying it reads it again.
-    assert _NETWORK_DEFAULTS["retry_on"] == (ConnectionError, TimeoutError)
+@pytest.fixture
+def closed_port() -> int:
+    """A port on 127.0.0.1 where nothing listens: every connection is refused at once."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
-def test_url_source_gets_the_network_defaults() -> None:
-    assert _options_for(True, {"cache_size": 3}) == {**_network_defaults(), "cache_size": 3}
+def test_a_url_source_retries_a_refused_connection(closed_port: int) -> None:
+    with open_sequence(f"http://127.0.0.1:{closed_port}/{{}}.png", ahead=0) as loader:
+        with pytest.raises(ConnectionError, match=f"127.0.0.1:{closed_port}"):
+            loader.get(0, timeout=TIMEOUT)
+        assert loader.stats().retries == 3
 
 
-def test_callers_options_win_over_the_network_defaults() -> None:
-    options = dict.fromkeys(_NETWORK_DEFAULTS, "caller's")
+def test_the_callers_options_win_over_the_network_defaults(closed_port: int) -> None:
+    url = f"http://127.0.0.1:{closed_port}/{{}}.png"
+    with open_sequence(url, ahead=0, retries=0) as loader:
+        with pytest.raises(ConnectionError):
+            loader.get(0, timeout=TIMEOUT)
+        assert loader.stats().retries == 0
 
-    assert _options_for(True, options) == options
-
-
-def test_local_source_keeps_the_loaders_defaults() -> None:
-    assert _options_for(False, {"cache_size": 3}) == {"cache_size": 3}

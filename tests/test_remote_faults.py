@@ -55,7 +55,7 @@ def frames(
     samba_server: SambaServer, request: pytest.FixtureRequest, write_image: WriteImage
 ) -> str:
     """Frames 0..7 in a directory of this test's own on the session's share; its name."""
-    name = request.node.name
+    name: str = request.node.name
     for n in range(8):
         write_image(samba_server.share_dir / name / f"{n}.png", n)
     return name

@@ -64,6 +64,6 @@ def test_without_smbd_the_skip_reason_says_how_to_install_it(
 ) -> None:
     import servers
 
-    monkeypatch.setattr(servers.shutil, "which", lambda *args, **kwargs: None)
+    monkeypatch.setattr("shutil.which", lambda *args, **kwargs: None)
 
     assert "apt-get install samba" in (servers.smbd_missing_reason() or "")
