@@ -23,10 +23,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-try:
-    from prefetcher import SimulatedShare
-except ImportError:  # the export may not exist yet while the core is being written
-    from prefetcher._slow_share import SimulatedShare
+from prefetcher import SimulatedShare
 
 __all__ = [
     "CONTENDERS",
@@ -398,13 +395,8 @@ def torch_dataloader(run: Run, order: Sequence[int]) -> None:
 
 
 def _loader_class() -> Any:
-    try:
-        from prefetcher import PrefetchingLoader
-    except ImportError:
-        try:
-            from prefetcher._loader import PrefetchingLoader
-        except ImportError as exc:
-            raise NotAvailable(f"prefetcher.PrefetchingLoader is not importable ({exc})") from None
+    from prefetcher import PrefetchingLoader
+
     return PrefetchingLoader
 
 

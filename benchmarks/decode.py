@@ -5,7 +5,8 @@ Run from the repository root::
     python benchmarks/decode.py            # threads vs processes decoding big PNGs (about a minute)
     python benchmarks/decode.py --quick    # the same, small (seconds)
     python benchmarks/decode.py --smb      # per-file times over a Samba share on 127.0.0.1
-                                           # (needs smbd: apt-get install samba; run as root)
+                                           # (needs smbd: apt-get install samba; run as root;
+                                           # and the remote extra: pip install '.[remote]')
 
 Decoding (the default): do threads decode large PNGs in parallel with Pillow, and is
 ``executor=ProcessPoolExecutor(...)`` faster? Writes ``--images`` generated PNGs to a temporary
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import importlib.util
 import os
 import platform
 import shlex
@@ -40,14 +42,13 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-# Benchmark the checkout this script sits in; tests/ holds the Samba server helper.
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+# Benchmark the checkout this script sits in.
+sys.path[:0] = [str(ROOT)]
 
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from prefetcher._images import load_image  # noqa: E402
-from prefetcher._sequence import open_sequence  # noqa: E402
+from prefetcher import load_image, open_sequence  # noqa: E402
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -175,9 +176,24 @@ def decode_benchmark(args: argparse.Namespace) -> None:
 # -- SMB: per-file times over a loopback share ---------------------------------------------------
 
 
-def smb_benchmark(args: argparse.Namespace) -> None:
-    import servers
+def _servers() -> Any:
+    """tests/servers.py (the Samba server the tests start), loaded by its path."""
+    spec = importlib.util.spec_from_file_location("servers", ROOT / "tests" / "servers.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["servers"] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
 
+
+def smb_benchmark(args: argparse.Namespace) -> None:
+    missing = [name for name in ("fsspec", "smbclient") if importlib.util.find_spec(name) is None]
+    if missing:
+        sys.exit(
+            f"python benchmarks/decode.py --smb needs the remote extra ({', '.join(missing)} "
+            "missing): pip install '.[remote]'"
+        )
+    servers = _servers()
     reason = servers.smbd_missing_reason()
     if reason is not None:
         sys.exit(reason)
@@ -216,9 +232,10 @@ def smb_benchmark(args: argparse.Namespace) -> None:
 
 
 def read_bytes(url: str) -> bytes:
-    from prefetcher._remote import read_url
+    import fsspec.core  # type: ignore[import-untyped,unused-ignore]
 
-    return read_url(url)
+    fs, path = fsspec.core.url_to_fs(url)
+    return bytes(fs.cat_file(path))
 
 
 def per_file(read: Callable[[str], Any], urls: list[str]) -> list[float]:

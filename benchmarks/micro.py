@@ -30,17 +30,12 @@ HERE = Path(__file__).resolve().parent
 if __name__ == "__main__":
     sys.path[:0] = [str(HERE), str(HERE.parent)]
 
-try:
-    from prefetcher import SimulatedShare
-except ImportError:
-    from prefetcher._slow_share import SimulatedShare
+from prefetcher import SimulatedShare  # noqa: E402  (after the sys.path line above)
 
 
 def _loader_class() -> Any:
-    try:
-        from prefetcher import PrefetchingLoader
-    except ImportError:
-        from prefetcher._loader import PrefetchingLoader
+    from prefetcher import PrefetchingLoader
+
     return PrefetchingLoader
 
 

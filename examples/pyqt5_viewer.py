@@ -30,7 +30,7 @@ from qtpy.QtGui import QKeyEvent
 from qtpy.QtWidgets import QApplication
 
 from prefetcher import PrefetchingLoader, SimulatedShare
-from prefetcher._viewer import ViewerWindow
+from prefetcher.viewer import ViewerWindow
 
 
 def generate_frames(directory: str, count: int) -> list[str]:
@@ -186,14 +186,14 @@ def main(argv: list[str] | None = None) -> int:
     ahead: int | str = args.ahead if args.ahead == "auto" else int(args.ahead)
 
     if args.source and not (args.screenshot or args.hold_right):
-        from prefetcher._viewer import run
+        from prefetcher.viewer import run
 
         return run(args.source, start=args.start, ahead=ahead, workers=args.workers)
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     with tempfile.TemporaryDirectory() as directory:
         if args.source:
-            from prefetcher._sequence import open_sequence
+            from prefetcher import open_sequence
 
             loader = open_sequence(args.source, ahead=ahead, max_workers=args.workers)
         else:

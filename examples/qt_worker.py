@@ -132,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     app = QApplication.instance() or QApplication(sys.argv[:1])
     with tempfile.TemporaryDirectory() as directory:
         if args.source:
-            from prefetcher._sequence import open_sequence
+            from prefetcher import open_sequence
 
             loader = open_sequence(args.source, ahead=3)
         else:

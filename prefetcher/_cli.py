@@ -12,165 +12,84 @@ import os
 import sys
 import traceback
 from collections.abc import Callable, Sequence
-from typing import Literal, NoReturn
+from typing import Any
 
-__all__ = ["CLIError", "main"]
+from prefetcher._cli_args import (
+    DEMO_EPILOG,
+    POSITION_HELP,
+    SCAN_EPILOG,
+    VIEW_EPILOG,
+    Parser,
+    ahead,
+    index,
+    positive_int,
+    seconds,
+)
+from prefetcher._cli_common import (
+    EXIT_INTERRUPTED,
+    CLIError,
+    LoaderOptions,
+    OutputOptions,
+    describe_missing,
+)
 
-#: Exit status of a command interrupted by Ctrl-C (128 + SIGINT), as shells report it.
-EXIT_INTERRUPTED = 130
-
-
-class CLIError(Exception):
-    """An error the user can fix: shown as one line on stderr, with no traceback.
-
-    Args:
-        message: What went wrong, naming the option or path.
-        status: The exit status: 2 for a bad command line, 1 for a problem met while running.
-    """
-
-    def __init__(self, message: str, status: int = 1) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-class _Parser(argparse.ArgumentParser):
-    """An argument parser whose usage errors are one line, not the whole usage text."""
-
-    def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
-
-
-def _positive_int(text: str) -> int:
-    value = _int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {text!r}")
-    return value
-
-
-def _index(text: str) -> int:
-    value = _int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {text!r}")
-    return value
-
-
-def _int(text: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number of seconds, got {text!r}") from None
-    # "nan" and "inf" parse as floats, but no sleep can take them.
-    if not 0 <= value < float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a number of seconds >= 0, got {text!r}")
-    return value
-
-
-def _ahead(text: str) -> int | Literal["auto"]:
-    if text == "auto":
-        return "auto"
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"must be a whole number >= 0 or 'auto', got {text!r}"
-        ) from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be a whole number >= 0 or 'auto', got {text!r}")
-    return value
-
-
-_DEMO_EPILOG = """\
-examples:
-  prefetcher demo                              the default: 150 generated frames, 40 ms a read
-  prefetcher demo --latency 0.1 --work 0.05    a slower share, more work per frame
-  prefetcher demo --pattern random --ahead 4   random access: read-ahead cannot help
-  prefetcher demo --source /mnt/share/run7     your own files (no latency added unless --latency)
-  prefetcher demo --frames 30 --json           machine-readable result on stdout
-
-The work per frame (--work) stands for the processing your own loop does on each frame
-(step1(img); step2(img)); the demo spends it in time.sleep, like numpy or C code that releases
-the GIL while it runs.
-"""
-
-_SCAN_EPILOG = """\
-examples:
-  prefetcher scan /mnt/share/run7              every image file in a directory
-  prefetcher scan '/mnt/share/run7/*.tif' --reverse
-  prefetcher scan '/mnt/share/run7/{:05d}.tif' --start 100 --stop 200
-  prefetcher scan 'smb://user:pw@host/share/run7/{}.png' --json
-
-A numbered template without --stop is scanned from --start (default: 0, or 1 when there is no
-file 0) up to the first file that does not exist. Unreadable files are listed and the scan goes
-on; the exit status is 1 when any file could not be read.
-"""
-
-_VIEW_EPILOG = """\
-examples:
-  prefetcher view /mnt/share/run7
-  prefetcher view '/mnt/share/run7/{}.png' --start 1 --ahead 8
-
-Keys: Right/Left next/previous, PageDown/PageUp jump by 10, Home/End. Needs the qt extra:
-pip install 'prefetcher[qt]'.
-"""
+__all__ = ["CLIError", "build_parser", "main"]
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The parser of the ``prefetcher`` command and its subcommands."""
     from prefetcher import __version__
 
-    parser = _Parser(
+    parser = Parser(
         prog="prefetcher",
         description="Load numbered files from a slow share with read-ahead.",
         epilog="Start with 'prefetcher demo'. Each command has its own --help.",
     )
     parser.add_argument("--version", action="version", version=f"prefetcher {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
+    # Shared options, declared once; each command takes the groups it needs as parents.
+    common = Parser(add_help=False)
     # Also accepted after the subcommand; SUPPRESS keeps a --debug given before it.
-    common = _Parser(add_help=False)
     common.add_argument(
         "--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks of errors"
     )
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    commands.required = True
+    loader = Parser(add_help=False)
+    _add_loader_options(loader)
+    output = Parser(add_help=False)
+    output.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
+    output.add_argument("--quiet", action="store_true", help="no progress bars")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
 
     demo = commands.add_parser(
         "demo",
-        parents=[common],
+        parents=[common, loader, output],
         help="the same loop over a slow share, without and with prefetching",
         description="Run the same loop (get frame n, work on it) twice over a simulated slow\n"
         "share: a plain loop, then through PrefetchingLoader; compare the times.",
-        epilog=_DEMO_EPILOG,
+        epilog=DEMO_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     demo.add_argument(
         "--frames",
         metavar="N",
-        type=_positive_int,
+        type=positive_int,
         default=None,
         help="frames to generate (default 150); with --source, use only the first N files",
     )
     demo.add_argument(
         "--latency",
         metavar="SECONDS",
-        type=_seconds,
+        type=seconds,
         default=None,
         help="seconds each read costs (default 0.04; with --source, 0: your share is real)",
     )
     demo.add_argument(
         "--work",
         metavar="SECONDS",
-        type=_seconds,
+        type=seconds,
         default=0.02,
         help="seconds of processing per frame in your loop (default 0.02)",
     )
-    _add_loader_options(demo)
     demo.add_argument(
         "--pattern",
         choices=("forward", "backward", "viewer", "random"),
@@ -183,58 +102,60 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PATH",
         help="use your own files (a directory or glob pattern) instead of generated frames",
     )
-    demo.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
-    demo.add_argument("--quiet", action="store_true", help="no progress bars")
     demo.set_defaults(handler=_run_demo)
 
     scan = commands.add_parser(
         "scan",
-        parents=[common],
-        help="read every frame of a sequence with prefetching and report errors",
-        description="Read and decode every frame of a sequence (directory, glob pattern,\n"
+        parents=[common, loader, output],
+        help="read every file of a sequence with prefetching; report errors and gaps",
+        description="Read and decode every file of a sequence (directory, glob pattern,\n"
         "numbered template, fsspec URL) with prefetching; report throughput, the loader's\n"
-        "statistics and the files that could not be read.",
-        epilog=_SCAN_EPILOG,
+        "statistics, the files that could not be read and the file numbers missing.",
+        epilog=SCAN_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    scan.add_argument(
-        "source", metavar="SOURCE", help="directory, glob pattern, template, URL, or one file"
-    )
+    _add_source(scan, "directory, glob pattern, template, URL, or one file")
     scan.add_argument(
         "--start",
         metavar="N",
-        type=_index,
+        type=index,
         default=None,
-        help="first index (default 0; for a template, 1 when there is no file 0)",
+        help=f"first position ({POSITION_HELP}; default: the first file)",
     )
     scan.add_argument(
         "--stop",
         metavar="N",
-        type=_index,
+        type=index,
         default=None,
-        help="index to stop before (default: the end)",
+        help="position to stop before (default: after the last file)",
     )
-    scan.add_argument("--reverse", action="store_true", help="walk from the last frame back")
-    _add_loader_options(scan)
-    scan.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
-    scan.add_argument("--quiet", action="store_true", help="no progress bar")
+    scan.add_argument("--reverse", action="store_true", help="walk from the last file back")
     scan.set_defaults(handler=_run_scan)
 
     view = commands.add_parser(
         "view",
-        parents=[common],
+        parents=[common, loader],
         help="show a sequence in a window (needs the qt extra)",
         description="Show a numbered sequence in a window, with prefetching.",
-        epilog=_VIEW_EPILOG,
+        epilog=VIEW_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    view.add_argument("source", metavar="SOURCE", help="directory, glob pattern or template")
+    _add_source(view, "directory, glob pattern or template")
     view.add_argument(
-        "--start", metavar="N", type=_index, default=0, help="index shown first (default 0)"
+        "--start",
+        metavar="N",
+        type=index,
+        default=None,
+        help=f"position shown first ({POSITION_HELP}; default: the first file)",
     )
-    _add_loader_options(view)
     view.set_defaults(handler=_run_view)
     return parser
+
+
+def _add_source(command: argparse.ArgumentParser, what: str) -> None:
+    # nargs="+": an unquoted glob expanded by the shell gets a clear message instead of
+    # "unrecognized arguments" (see _one_source).
+    command.add_argument("source", metavar="SOURCE", nargs="+", help=what)
 
 
 def _add_loader_options(command: argparse.ArgumentParser) -> None:
@@ -242,29 +163,68 @@ def _add_loader_options(command: argparse.ArgumentParser) -> None:
     command.add_argument(
         "--ahead",
         metavar="N|auto",
-        type=_ahead,
+        type=ahead,
         default="auto",
         help="read-ahead window: N >= 0, or 'auto' to grow it on sequential access (default)",
     )
     command.add_argument(
         "--workers",
         metavar="N",
-        type=_positive_int,
+        type=positive_int,
         default=None,
         help="loader threads (default: the loader's own default)",
     )
 
 
-def _run_demo(args: argparse.Namespace) -> int:
-    from prefetcher._demo import run_demo
+def _one_source(args: argparse.Namespace) -> str:
+    """The SOURCE argument; several mean the shell expanded a glob that was not quoted."""
+    sources: list[str] = args.source
+    if len(sources) == 1:
+        return sources[0]
+    directory = os.path.dirname(sources[0]) or "."
+    extension = os.path.splitext(sources[0])[1]
+    raise CLIError(
+        f"got {len(sources)} paths for SOURCE: the shell expanded a glob pattern; quote it, "
+        f"as in: prefetcher {args.command} '{directory}/*{extension}'",
+        status=2,
+    )
 
-    return run_demo(args)
+
+def _loader_options(args: argparse.Namespace) -> LoaderOptions:
+    return LoaderOptions(ahead=args.ahead, workers=args.workers)
+
+
+def _output_options(args: argparse.Namespace) -> OutputOptions:
+    return OutputOptions(json=args.json, quiet=args.quiet)
+
+
+def _run_demo(args: argparse.Namespace) -> int:
+    from prefetcher._demo import DemoParams, run_demo
+
+    params = DemoParams(
+        frames=args.frames,
+        latency=args.latency,
+        work=args.work,
+        pattern=args.pattern,
+        source=args.source,
+        loader=_loader_options(args),
+        output=_output_options(args),
+    )
+    return run_demo(params)
 
 
 def _run_scan(args: argparse.Namespace) -> int:
-    from prefetcher._scan import run_scan
+    from prefetcher._scan import ScanParams, run_scan
 
-    return run_scan(args)
+    params = ScanParams(
+        source=_one_source(args),
+        start=args.start,
+        stop=args.stop,
+        reverse=args.reverse,
+        loader=_loader_options(args),
+        output=_output_options(args),
+    )
+    return run_scan(params)
 
 
 # Modules whose absence means "Qt is not installed" rather than a broken prefetcher.
@@ -272,35 +232,37 @@ _QT_MODULES = ("qtpy", "PyQt5", "PyQt6", "PySide2", "PySide6")
 
 
 def _run_view(args: argparse.Namespace) -> int:
+    from prefetcher._qt_check import missing_libraries, qt_problem
+
+    source = _one_source(args)
     try:
         # Imported here, never at the top: no other command may import Qt.
-        viewer = importlib.import_module("prefetcher._viewer")
+        viewer: Any = importlib.import_module("prefetcher.viewer")
     except ImportError as exc:
+        # PyQt5 installed but a system library missing (libGL on a bare container) also names
+        # a Qt module: look for the library first, so the advice is apt-get, not pip.
+        if missing_libraries(str(exc)):
+            raise CLIError(qt_problem(str(exc)) or str(exc)) from exc
         if _is_missing_qt(exc):
             raise CLIError(
-                f"prefetcher view needs Qt ({exc}); install it with: pip install 'prefetcher[qt]'"
+                f"prefetcher view needs Qt ({exc}); install it from the checkout with: "
+                "pip install '.[qt]'"
             ) from exc
         raise
-    if (
-        sys.platform.startswith("linux")
-        and not os.environ.get("QT_QPA_PLATFORM")
-        and not os.environ.get("DISPLAY")
-        and not os.environ.get("WAYLAND_DISPLAY")
-    ):
-        # Qt would abort the whole process with a core dump; say what is missing instead.
-        raise CLIError("no display to open a window on (DISPLAY is not set)")
+    # Qt aborts the whole process when its platform cannot start (no display, missing
+    # libraries): try it in a child process first and say what is missing instead.
+    problem = qt_problem()
+    if problem is not None:
+        raise CLIError(problem)
     try:
-        status = viewer.run(args.source, start=args.start, ahead=args.ahead, workers=args.workers)
-    except FileNotFoundError as exc:  # a bad source, found before any window opens
-        raise CLIError(describe_missing(exc)) from exc
+        status = viewer.run(source, start=args.start, ahead=args.ahead, workers=args.workers)
+    except FileNotFoundError as exc:  # a source that is not there: a command-line mistake
+        raise CLIError(describe_missing(exc), status=2) from exc
+    except ValueError as exc:
+        raise CLIError(str(exc), status=2) from exc
+    if status == EXIT_INTERRUPTED:
+        raise KeyboardInterrupt  # reported as every command reports Ctrl-C
     return int(status)
-
-
-def describe_missing(exc: FileNotFoundError) -> str:
-    """A FileNotFoundError as one line without the "[Errno 2]" prefix."""
-    if exc.strerror and exc.filename:
-        return f"{exc.strerror}: {exc.filename!r}"
-    return str(exc)
 
 
 def _is_missing_qt(exc: ImportError) -> bool:
@@ -325,6 +287,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # --help, --version and usage errors: argparse has printed them
         return _exit_status(exc.code)
+    if args.command is None:  # "prefetcher" alone: what can it do?
+        parser.print_help()
+        return 0
     handler: Callable[[argparse.Namespace], int] = args.handler
     prog = f"prefetcher {args.command}"
     try:

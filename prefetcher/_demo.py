@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import dataclasses
 import json
 import os
 import random
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -16,14 +14,19 @@ from typing import Any, Literal
 
 import numpy as np
 from PIL import Image
-from tqdm import tqdm  # type: ignore[import-untyped,unused-ignore]
 
-from prefetcher._cli import CLIError, describe_missing
+from prefetcher._cli_common import (
+    CLIError,
+    LoaderOptions,
+    OutputOptions,
+    describe_missing,
+    progress,
+)
 from prefetcher._images import decode_image, read_file
 from prefetcher._loader import PrefetchingLoader
 from prefetcher._slow_share import SimulatedShare
 
-__all__ = ["make_frames", "pattern_indices", "run_demo"]
+__all__ = ["DemoParams", "make_frames", "pattern_indices", "run_demo"]
 
 #: Size of a generated frame: decoding one costs a few milliseconds, as with a real camera frame.
 FRAME_WIDTH, FRAME_HEIGHT = 1024, 768
@@ -33,7 +36,7 @@ DEFAULT_LATENCY = 0.04
 DEFAULT_FRAMES = 150
 
 
-def make_frames(directory: str, count: int, *, progress: bool = False) -> list[str]:
+def make_frames(directory: str, count: int, *, show_progress: bool = False) -> list[str]:
     """Write ``count`` numbered grayscale PNGs ``0.png`` ... into ``directory``; return the paths.
 
     A bright spot travels across a gradient with sensor-like noise, so every frame differs and
@@ -46,9 +49,7 @@ def make_frames(directory: str, count: int, *, progress: bool = False) -> list[s
     spot_pixels = spot.astype(np.uint8)
     noise = rng.integers(0, 24, (FRAME_HEIGHT, FRAME_WIDTH), dtype=np.uint8)
     paths = []
-    with tqdm(
-        total=count, desc="making frames", unit="frame", file=sys.stderr, disable=not progress
-    ) as bar:
+    with _bar("making frames", count, quiet=not show_progress) as bar:
         for n in range(count):
             shift = int((n / max(count, 1) - 0.5) * FRAME_WIDTH * 0.8)
             pixels = background + np.roll(spot_pixels, shift, axis=1) + np.roll(noise, 13 * n, 1)
@@ -149,7 +150,7 @@ def _checked(load: Callable[[Any], Any], arg: Any) -> Any:
 
 
 def _bar(desc: str, total: int, quiet: bool) -> Any:
-    return tqdm(total=total, desc=desc, unit="frame", file=sys.stderr, disable=quiet)
+    return progress(desc, total, quiet=quiet)
 
 
 def run_plain(
@@ -221,13 +222,14 @@ def _make_loader(
 
 def _source_paths(source: str) -> list[str]:
     """The files of ``--source``, resolved as open_sequence resolves them."""
-    from prefetcher._sequence import open_sequence
+    from prefetcher._sequence import open_sequence  # only with --source: it lists a directory
 
     try:
         with open_sequence(source, ahead=0) as sequence:
             keys = sequence.keys
     except FileNotFoundError as exc:
-        raise CLIError(f"--source: {describe_missing(exc)}") from exc
+        # A source that is not there is a mistake on the command line, as a bad value is.
+        raise CLIError(f"--source: {describe_missing(exc)}", status=2) from exc
     except (TypeError, ValueError) as exc:
         raise CLIError(f"--source: {exc}", status=2) from exc
     if keys is None:
@@ -296,41 +298,56 @@ def _describe_settings(settings: dict[str, Any]) -> str:
     )
 
 
-def run_demo(args: argparse.Namespace) -> int:
-    """Run ``prefetcher demo`` with parsed arguments; return the exit status."""
-    latency = args.latency
+@dataclasses.dataclass(frozen=True)
+class DemoParams:
+    """What ``prefetcher demo`` was asked to do (``None``: the default for the source)."""
+
+    frames: int | None = None
+    latency: float | None = None
+    work: float = 0.02
+    pattern: str = "forward"
+    source: str | None = None
+    loader: LoaderOptions = dataclasses.field(default_factory=LoaderOptions)
+    output: OutputOptions = dataclasses.field(default_factory=OutputOptions)
+
+
+def run_demo(params: DemoParams) -> int:
+    """Run ``prefetcher demo``; return the exit status."""
+    latency = params.latency
     if latency is None:
         # Your own files sit on a real share already: add no latency unless asked to.
-        latency = 0.0 if args.source else DEFAULT_LATENCY
-    with _frames(args) as paths:
-        order = pattern_indices(args.pattern, len(paths))
+        latency = 0.0 if params.source else DEFAULT_LATENCY
+    quiet, options = params.output.quiet, params.loader
+    with _frames(params) as paths:
+        order = pattern_indices(params.pattern, len(paths))
         settings = {
             "frames": len(order),
-            "source": args.source,
+            "source": params.source,
             "latency": latency,
-            "work": args.work,
-            "ahead": args.ahead,
-            "workers": args.workers,
-            "pattern": args.pattern,
+            "work": params.work,
+            "ahead": options.ahead,
+            "workers": options.workers,
+            "pattern": params.pattern,
         }
-        if not args.quiet:
-            print(_describe_settings(settings), file=sys.stderr)
+        if not params.output.json:
+            # The header belongs with the table: both on stdout, so `demo > out.txt` keeps both.
+            print(_describe_settings(settings), flush=True)
         plain_share = SimulatedShare(latency)
-        plain = run_plain(paths, order, _SharedLoad(plain_share), args.work, args.quiet)
+        plain = run_plain(paths, order, _SharedLoad(plain_share), params.work, quiet)
         plain.reads = plain_share.reads
         fetched_share = SimulatedShare(latency)
         fetched = run_prefetching(
             paths,
             order,
             _SharedLoad(fetched_share),
-            args.work,
-            args.quiet,
-            ahead=args.ahead,
-            workers=args.workers,
+            params.work,
+            quiet,
+            ahead=options.ahead,
+            workers=options.workers,
         )
         fetched.reads = fetched_share.reads
     result = DemoResult(settings, plain, fetched).as_dict()
-    if args.json:
+    if params.output.json:
         print(json.dumps(result, indent=2))
     else:
         print(format_table(result))
@@ -338,13 +355,13 @@ def run_demo(args: argparse.Namespace) -> int:
 
 
 @contextlib.contextmanager
-def _frames(args: argparse.Namespace) -> Iterator[list[str]]:
+def _frames(params: DemoParams) -> Iterator[list[str]]:
     """The demo's paths: ``--source`` files, or frames generated in a temporary directory."""
-    if args.source:
-        paths = _source_paths(args.source)
-        yield paths if args.frames is None else paths[: args.frames]
+    if params.source:
+        paths = _source_paths(params.source)
+        yield paths if params.frames is None else paths[: params.frames]
         return
     # Removed on the way out, also after an error or Ctrl-C.
     with tempfile.TemporaryDirectory(prefix="prefetcher-demo-") as directory:
-        count = DEFAULT_FRAMES if args.frames is None else args.frames
-        yield make_frames(directory, count, progress=not args.quiet)
+        count = DEFAULT_FRAMES if params.frames is None else params.frames
+        yield make_frames(directory, count, show_progress=not params.output.quiet)

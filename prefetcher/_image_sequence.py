@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import threading
-from collections.abc import Callable, Iterator, Sequence
-from typing import Any, TypeVar, overload
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any, Generic, TypeVar, overload
 
+from ._credentials import Secrets
 from ._diskcache import DiskTier
 from ._errors import LoaderClosedError
-from ._fetch import Fetched, FetchFile, Signature, fetched_size, file_signature
+from ._fetch import Fetched, FetchFile, Signature, fetched_size
 from ._follow import POLL_INTERVAL, follow
 from ._images import decode_image
 from ._loader import PrefetchingLoader
-from ._remote import is_url
+from ._numbering import Numbering, list_template_numbers
+from ._remote import is_url, url_filesystem
+from ._template import Template
 from ._tiers import TieredLoader, TieredStats
 
 __all__ = [
@@ -21,15 +25,17 @@ __all__ = [
     "DEFAULT_RAW_AHEAD",
     "DEFAULT_RAW_BYTES",
     "ImageSequence",
-    "open_tiered",
+    "open_files",
+    "open_pages",
 ]
 
+K = TypeVar("K")
 T = TypeVar("T")
 
 #: Default byte budget of the raw-bytes tier (``open_sequence(raw_bytes=...)``).
 DEFAULT_RAW_BYTES = 256 * 2**20
 #: Default read-ahead of the raw-bytes tier, beyond the front of the decoded window: chosen with
-#: ``python benchmarks/tiers.py`` (docs/tiers.rst).
+#: ``python benchmarks/tiers.py`` (docs/tiers.rst). With ``ahead=0`` it defaults to 0 instead.
 DEFAULT_RAW_AHEAD = 8
 #: Default bound of the local-disk tier (``open_sequence(disk_cache_bytes=...)``).
 DEFAULT_DISK_CACHE_BYTES = 4 * 2**30
@@ -44,6 +50,8 @@ _FETCH_WORKERS = 17
 # (smbprotocol#312): 17 reads of 800 kB frames at once did, on a loopback smbd
 # (benchmarks/tiers.py --smb); 4 did not.
 _FETCH_WORKERS_REMOTE = 4
+# The options of the tiers, which the decode stage's PrefetchingLoader does not take.
+_TIER_OPTIONS = ("raw_bytes", "raw_ahead", "disk_cache", "disk_cache_bytes", "check_files")
 
 
 class _Keys(Sequence[str]):
@@ -131,76 +139,93 @@ class _DecodeImage:
         )
 
 
-class ImageSequence(TieredLoader[Any, T]):
+@dataclasses.dataclass(frozen=True)
+class _Files:
+    """What following the files of a sequence needs: how to read and stat them, what was read."""
+
+    fetch: FetchFile
+    records: _Records
+    #: The paths of a directory, glob or list source (``None`` for a template).
+    paths: _Keys | None
+    #: Lists a directory or glob source again (``None`` for a template or a list).
+    relist: Callable[[], tuple[str, ...]] | None
+
+
+@dataclasses.dataclass(frozen=True)
+class _AsIs:
+    """The decode stage's ``decode`` of a source whose fetch stage decodes (TIFF pages)."""
+
+    def __call__(self, item: Any, key: Any) -> Any:
+        return item
+
+
+class ImageSequence(TieredLoader[K, T], Generic[K, T]):
     """The loader :func:`~prefetcher.open_sequence` returns: decoded frames over raw bytes.
 
-    A :class:`TieredLoader` whose fetch stage reads each file's bytes (from the local-disk tier
-    when there is one, else from the share) and keeps up to ``raw_bytes`` of them, read
-    ``raw_ahead`` items beyond the decoded window; the decode stage decodes them into frames. On
-    top of a tiered loader it can follow files that change or arrive: :meth:`refresh` and
-    :meth:`iter_follow`.
+    A :class:`PrefetchingLoader` (the decode stage of a :class:`TieredLoader`) that knows its
+    files: :attr:`numbering` says which file each position reads and which file numbers are
+    missing. Its fetch stage reads each file's bytes (from the local-disk tier when there is
+    one, else from the share) and keeps up to ``raw_bytes`` of them, read ``raw_ahead`` items
+    beyond the decoded window; the decode stage decodes them into frames. It can follow files
+    that change or arrive: :meth:`refresh`, :meth:`relist` and :meth:`iter_follow`.
+
+    Built by :func:`~prefetcher.open_sequence`; ``stats()`` gives a :class:`TieredStats`.
     """
 
     def __init__(
         self,
+        fetch: PrefetchingLoader[K, Any],
+        decode: Callable[[Any, K], T],
         *,
-        keys: tuple[str, ...] | None,
-        template: str | None,
-        relist: Callable[[], tuple[str, ...]] | None,
-        mode: str | None,
-        as_array: bool,
-        raw_bytes: int = DEFAULT_RAW_BYTES,
-        raw_ahead: int | str = DEFAULT_RAW_AHEAD,
-        disk_cache: str | None = None,
-        disk_cache_bytes: int = DEFAULT_DISK_CACHE_BYTES,
-        check_files: bool = True,
+        template: Template | None = None,
+        files: _Files | None = None,
+        disk: DiskTier | None = None,
         **options: Any,
     ) -> None:
-        if isinstance(raw_bytes, bool) or not isinstance(raw_bytes, int):
-            raise TypeError(f"raw_bytes must be an int, got {raw_bytes!r}")
-        if raw_bytes < 0:
-            raise ValueError(f"raw_bytes must be >= 0 (0 disables the tier), got {raw_bytes}")
-        if raw_ahead != "auto" and (
-            isinstance(raw_ahead, bool) or not isinstance(raw_ahead, int) or raw_ahead < 0
-        ):
-            raise ValueError(f"raw_ahead must be an int >= 0 or 'auto', got {raw_ahead!r}")
-        self._check_files = bool(check_files)
-        self._disk = None if disk_cache is None else DiskTier(str(disk_cache), disk_cache_bytes)
-        self._paths = None if keys is None else _Keys(keys)
-        self._relist_source = relist
-        self._records = _Records()
-        fetch = FetchFile(template, self._disk, self._check_files)
-        self._fetch_file = fetch
-        # The caller's executor runs the reads: the decode stage's loads call the fetch stage,
-        # so they must run in this process's threads.
-        executor = options.pop("executor", None)
-        raw_options: dict[str, Any] = (
-            {"ahead": raw_ahead, "cache_size": _RAW_CACHE_ITEMS, "max_bytes": raw_bytes}
-            if raw_bytes
-            # Off: a pass-through stage that keeps nothing ("larger than the budget").
-            else {"ahead": 0, "cache_size": 1, "max_bytes": 1}
-        )
-        first = template if template is not None else (keys[0] if keys else "")
-        raw_options["max_workers"] = options.get("max_workers") or (
-            _FETCH_WORKERS_REMOTE if is_url(first) else _FETCH_WORKERS
-        )
+        self._template = template
+        self._files = files
+        self._disk = disk
+        self._numbering: Numbering | None = None
+        # Guards _numbering; never held while listing (two threads may both list, once each).
+        self._numbering_lock = threading.Lock()
         try:
-            stage: PrefetchingLoader[Any, Fetched] = PrefetchingLoader(
-                _RecordingFetch(fetch, self._records),
-                self._paths,
-                executor=executor,
-                sizeof=fetched_size,
-                **raw_options,
-            )
-            super().__init__(stage, _DecodeImage(fetch, self._records, mode, as_array), **options)
+            super().__init__(fetch, decode, **options)
         except BaseException:
             self._close_disk()
             raise
 
+    def __enter__(self) -> ImageSequence[K, T]:
+        # Typed as the subclass, so that `with open_sequence(...) as seq:` knows seq.numbering.
+        return self
+
     @property
-    def keys(self) -> tuple[str, ...] | None:
+    def keys(self) -> Sequence[K] | None:
         """The resolved paths now (``None`` for a template); :meth:`refresh` may add some."""
-        return None if self._paths is None else self._paths.paths
+        if self._files is not None and self._files.paths is not None:
+            return self._files.paths.paths  # type: ignore[return-value]
+        return super().keys
+
+    @property
+    def numbering(self) -> Numbering:
+        """Positions and file numbers: :attr:`Numbering.first_position`, :meth:`Numbering.name` ...
+
+        For a template, the directory is listed the first time this is read (one listing) to find
+        the lowest and highest existing file numbers and the gaps between them. After
+        :meth:`relist` found new files, the next read numbers them too.
+        """
+        with self._numbering_lock:
+            numbering = self._numbering
+        if numbering is not None:
+            return numbering
+        if self._template is not None:
+            numbering = _template_numbering(self._template)
+        else:
+            keys = self.keys
+            assert keys is not None
+            numbering = Numbering.of_keys(keys)
+        with self._numbering_lock:
+            self._numbering = numbering
+        return numbering
 
     def stats(self) -> TieredStats:
         """A snapshot of every tier's counters: decoded (top level), ``raw`` and ``disk``."""
@@ -209,10 +234,10 @@ class ImageSequence(TieredLoader[Any, T]):
             return stats
         return dataclasses.replace(stats, disk=self._disk.stats())
 
-    def close(self, wait: bool = True) -> None:
+    def close(self, wait: bool = True, timeout: float | None = None) -> None:
         """Close both stages and the disk tier's database connections; idempotent."""
         try:
-            super().close(wait)
+            super().close(wait, timeout)
         finally:
             self._close_disk()
 
@@ -242,37 +267,41 @@ class ImageSequence(TieredLoader[Any, T]):
         """
         if self.closed:
             raise LoaderClosedError("the loader is closed")
+        files = self._files
+        if files is None:
+            return
         self.relist()
-        positions = None if self._paths is None else {p: i for i, p in enumerate(self._paths.paths)}
-        for key, noted in self._records.snapshot():
+        paths = files.paths
+        positions = None if paths is None else {p: i for i, p in enumerate(paths.paths)}
+        for key, noted in files.records.snapshot():
             index = key if positions is None else positions.get(key)
             if index is None:
-                self._records.forget(key)
+                files.records.forget(key)
                 continue
-            try:
-                now: Signature | None = file_signature(self._fetch_file.path(key))
-            except FileNotFoundError:
-                now = None
-            if noted is None and now is not None and not self._check_files:
-                self._records.note(key, now)
+            now = self._signature(key)
+            if noted is None and now is not None and not files.fetch.check_files:
+                files.records.note(key, now)
             elif now != noted:
-                self._records.forget(key)
+                files.records.forget(key)
                 self.invalidate(index)
 
     def relist(self) -> None:
         """List a directory or glob source again and take in new files (see :meth:`refresh`).
 
-        Does nothing for a template or a list of paths.
+        Does nothing for a template, a list of paths or a multi-page TIFF.
         """
-        if self._relist_source is None or self._paths is None:
+        files = self._files
+        if files is None or files.relist is None or files.paths is None:
             return
-        listed = self._relist_source()
-        known = self._paths.paths
+        listed = files.relist()
+        known = files.paths.paths
         if listed == known:
             return
-        self._paths.paths = listed
+        files.paths.paths = listed
+        with self._numbering_lock:
+            self._numbering = None  # numbered again, with the new files, when next asked
         if listed[: len(known)] != known:
-            self._records.clear()
+            files.records.clear()
             self.invalidate()
 
     def iter_follow(
@@ -310,7 +339,9 @@ class ImageSequence(TieredLoader[Any, T]):
             ...     for frame in frames.iter_follow(idle=30):
             ...         process(frame)
         """
-        if not self._check_files:
+        if self._files is None:
+            raise ValueError("a multi-page TIFF does not grow: there is nothing to follow")
+        if not self._files.fetch.check_files:
             raise ValueError("iter_follow needs check_files=True: it compares file signatures")
         if poll <= 0:
             raise ValueError(f"poll must be > 0 seconds, got {poll!r}")
@@ -322,39 +353,153 @@ class ImageSequence(TieredLoader[Any, T]):
 
     def _frame_state(self, index: int) -> tuple[bool, Signature | None]:
         """(a later frame exists, frame ``index``'s signature or ``None``): for following."""
-        if self._paths is not None:
-            paths = self._paths.paths
+        assert self._files is not None
+        if self._files.paths is not None:
+            paths = self._files.paths.paths
             if index >= len(paths):
                 return False, None
             return index + 1 < len(paths), self._signature(paths[index])
-        assert self._fetch_file.template is not None
-        signature = self._signature(self._fetch_file.path(index))
-        later = signature is not None and self._signature(self._fetch_file.path(index + 1))
+        signature = self._signature(index)
+        later = signature is not None and self._signature(index + 1)
         return bool(later), signature
 
     def _get_checked(self, index: int, signature: Signature) -> tuple[bool, T]:
         """Item ``index``, and whether its bytes were read from the file as ``signature``."""
+        assert self._files is not None
         item = self.get(index)
-        key = index if self._paths is None else self._paths.paths[index]
-        return self._records.get(key) == signature, item
+        paths = self._files.paths
+        key = index if paths is None else paths.paths[index]
+        return self._files.records.get(key) == signature, item
 
-    def _signature(self, path: str) -> Signature | None:
+    def _signature(self, key: Any) -> Signature | None:
+        """The signature of the file of ``key`` (a path, or a template's number), or ``None``."""
+        assert self._files is not None
         try:
-            return file_signature(path)
+            return self._files.fetch.signature(key)
         except FileNotFoundError:
             return None
 
 
-def open_tiered(
+
+
+def open_files(
     *,
     keys: tuple[str, ...] | None,
-    template: str | None,
+    template: Template | None,
     relist: Callable[[], tuple[str, ...]] | None,
     mode: str | None,
     as_array: bool,
-    options: dict[str, Any],
-) -> ImageSequence[Any]:
-    """The :class:`ImageSequence` for :func:`~prefetcher.open_sequence`'s resolved source."""
-    return ImageSequence(
-        keys=keys, template=template, relist=relist, mode=mode, as_array=as_array, **options
+    secrets: Secrets,
+    real: Template | None,
+    options: Mapping[str, Any],
+) -> ImageSequence[Any, Any]:
+    """The :class:`ImageSequence` for :func:`~prefetcher.open_sequence`'s resolved files.
+
+    ``keys`` (public paths) or ``template`` (public) name the files; ``options`` are the
+    caller's, network defaults included, tier options among them.
+    """
+    options = dict(options)
+    raw_bytes = options.pop("raw_bytes", DEFAULT_RAW_BYTES)
+    # ahead=0 means no read-ahead at all, unless raw_ahead asks for some.
+    raw_ahead = options.pop("raw_ahead", 0 if options.get("ahead") == 0 else DEFAULT_RAW_AHEAD)
+    disk_cache = options.pop("disk_cache", None)
+    disk_cache_bytes = options.pop("disk_cache_bytes", DEFAULT_DISK_CACHE_BYTES)
+    check_files = bool(options.pop("check_files", True))
+    if isinstance(raw_bytes, bool) or not isinstance(raw_bytes, int):
+        raise TypeError(f"raw_bytes must be an int, got {raw_bytes!r}")
+    if raw_bytes < 0:
+        raise ValueError(f"raw_bytes must be >= 0 (0 disables the tier), got {raw_bytes}")
+    if raw_ahead != "auto" and (
+        isinstance(raw_ahead, bool) or not isinstance(raw_ahead, int) or raw_ahead < 0
+    ):
+        raise ValueError(f"raw_ahead must be an int >= 0 or 'auto', got {raw_ahead!r}")
+    disk = None if disk_cache is None else DiskTier(os.fspath(disk_cache), disk_cache_bytes)
+    fetch = FetchFile(template, disk, check_files, secrets, real)
+    records = _Records()
+    paths = None if keys is None else _Keys(keys)
+    raw_options: dict[str, Any] = (
+        {"ahead": raw_ahead, "cache_size": _RAW_CACHE_ITEMS, "max_bytes": raw_bytes}
+        if raw_bytes
+        # Off: a pass-through stage that keeps nothing ("larger than the budget").
+        else {"ahead": 0, "cache_size": 1, "max_bytes": 1}
     )
+    first = template.format(0) if template is not None else (keys[0] if keys else "")
+    try:
+        stage: PrefetchingLoader[Any, Fetched] = PrefetchingLoader(
+            _RecordingFetch(fetch, records),
+            paths,
+            sizeof=fetched_size,
+            **_fetch_options(options, remote=is_url(first)),
+            **raw_options,
+        )
+        return ImageSequence(
+            stage,
+            _DecodeImage(fetch, records, mode, as_array),
+            template=template,
+            files=_Files(fetch, records, paths, relist),
+            disk=disk,
+            **options,
+        )
+    except BaseException:
+        if disk is not None:
+            disk.close()
+        raise
+
+
+def open_pages(
+    load: Callable[[Any], Any], keys: Sequence[Any], **options: Any
+) -> ImageSequence[Any, Any]:
+    """An :class:`ImageSequence` over the pages of a multi-page TIFF (``open_tiff``'s
+    ``loader_type``).
+
+    A page is read by its own byte range and decoded in one call, so there are no raw bytes to
+    keep: the fetch stage loads pages and keeps none, the decode stage keeps them decoded.
+    """
+    options = dict(options)
+    if options.pop("disk_cache", None) is not None:
+        raise ValueError("disk_cache does not apply to a multi-page TIFF (pages are read by range)")
+    for name in _TIER_OPTIONS:
+        options.pop(name, None)
+    stage: PrefetchingLoader[Any, Any] = PrefetchingLoader(
+        load,
+        keys,
+        ahead=0,
+        cache_size=1,
+        max_bytes=1,
+        **_fetch_options(options, remote=bool(keys) and is_url(str(keys[0].path))),
+    )
+    return ImageSequence(stage, _AsIs(), **options)
+
+
+def _fetch_options(options: dict[str, Any], *, remote: bool) -> dict[str, Any]:
+    """The fetch stage's share of ``options`` (``executor`` is taken out of them).
+
+    The caller's executor runs the reads: the decode stage's loads call the fetch stage, so
+    they must run in this process's threads. The fetch stage has ``load_timeout`` too, so that
+    a decode worker waiting for a read that hangs is let go; retries are the decode stage's
+    alone (each of its attempts reads again), or they would multiply.
+    """
+    fetch: dict[str, Any] = {
+        "executor": options.pop("executor", None),
+        "max_workers": options.get("max_workers")
+        or (_FETCH_WORKERS_REMOTE if remote else _FETCH_WORKERS),
+    }
+    if options.get("load_timeout") is not None:
+        fetch["load_timeout"] = options["load_timeout"]
+    return fetch
+
+
+def _template_numbering(template: Template) -> Numbering:
+    numbers = list_template_numbers(template)
+    if numbers is not None:
+        return Numbering.of_template(template, numbers)
+    # Not listable: numbering starts at 0, or at 1 when there is no file 0; the end is unknown.
+    first = 0 if _exists(template.format(0)) else 1
+    return Numbering.of_template(template, [first], listed=False)
+
+
+def _exists(path: str) -> bool:
+    if is_url(path):
+        fs, fs_path = url_filesystem(path)
+        return bool(fs.exists(fs_path))
+    return os.path.exists(path)

@@ -4,19 +4,18 @@ from __future__ import annotations
 
 import io
 import os
-from typing import Any, Literal, overload
-
-import numpy as np
-import numpy.typing as npt
-from PIL import Image, UnidentifiedImageError
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 from prefetcher._remote import display_name, is_url, read_url
 
-__all__ = ["decode_image", "load_image", "read_file"]
+if TYPE_CHECKING:
+    import numpy.typing as npt
+    from PIL import Image
 
-# What Pillow raises for data it cannot decode. Each is re-raised as the same class with a message
-# that names the file (the original is kept as __cause__).
-_DECODE_ERRORS = (OSError, SyntaxError, ValueError, Image.DecompressionBombError)
+# numpy and Pillow are imported by the functions that decode, not here: `import prefetcher` stays
+# cheap for a program that only wants the generic loader (numpy alone takes most of 100 ms).
+
+__all__ = ["decode_image", "load_image", "read_file"]
 
 
 def read_file(path: str | os.PathLike[str]) -> bytes:
@@ -62,6 +61,11 @@ def decode_image(
         PIL.Image.DecompressionBombError: The image has more than twice
             ``PIL.Image.MAX_IMAGE_PIXELS`` pixels (Pillow's own limit, left as the user set it).
     """
+    from PIL import Image, UnidentifiedImageError
+
+    # What Pillow raises for data it cannot decode. Each is re-raised as the same class with a
+    # message that names the file (the original is kept as __cause__).
+    decode_errors = (OSError, SyntaxError, ValueError, Image.DecompressionBombError)
     shown = display_name(name)
     try:
         with Image.open(io.BytesIO(data)) as opened:
@@ -76,13 +80,15 @@ def decode_image(
             f"cannot identify image file {shown!r} ({len(data)} bytes): "
             "not an image, or in a format Pillow cannot read"
         ) from exc
-    except _DECODE_ERRORS as exc:
+    except decode_errors as exc:
         try:
             renamed = type(exc)(f"cannot decode image file {shown!r}: {exc}")
         except Exception:  # an exception class with an unusual constructor: raise it as it is
             raise exc from None
         raise renamed from exc
     if as_array:
+        import numpy as np
+
         # Read-only: an array in the loader's cache is shared by every get(n) of that index, so it
         # must not be changed in place. (np.asarray of a Pillow image is read-only already, since
         # Pillow exports its pixels as bytes; say so explicitly rather than rely on it.)

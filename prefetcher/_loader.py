@@ -4,19 +4,30 @@ from __future__ import annotations
 
 import concurrent.futures
 import logging
-import operator
-import sys
 import threading
 import time
 import weakref
-from collections import OrderedDict
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Executor, Future, ThreadPoolExecutor
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from concurrent.futures import Executor, Future
 from functools import partial
-from typing import Any, Generic, Literal, TypeVar, cast
+from typing import Any, ClassVar, Generic, Literal, TypeVar, cast
 
+from ._arguments import (
+    check_exceptions,
+    check_int,
+    check_seconds,
+    normalize_index,
+    window_cap,
+)
+from ._deadlines import DeadlineThread
+from ._entries import Entry
 from ._errors import LoaderClosedError
-from ._readahead import AdaptiveReadAhead, FixedReadAhead, ReadAheadPolicy
+from ._notes import set_loader_note
+from ._pool import DaemonThreadPool
+from ._readahead import AdaptiveReadAhead, FixedReadAhead
+from ._retry import RetryPolicy
+from ._scheduler import Scheduler
+from ._scheduling import Outcome, Start, loader_note
 from ._sizeof import default_sizeof
 from ._stats import LoaderStats
 
@@ -27,75 +38,26 @@ T = TypeVar("T")
 
 _logger = logging.getLogger("prefetcher")
 
-# The life of an entry: QUEUED (a prefetch waiting in the loader's own queue for a free worker),
-# RUNNING (handed to the executor), DONE (value ready). A failed load leaves no entry behind.
-_QUEUED, _RUNNING, _DONE = 0, 1, 2
-
-# With ahead="auto" and no max_ahead: deep enough to hide a 100 ms share behind 10 ms of work per
-# item (8 reached only 1.34x the lower bound there, 16 reached 1.11x; benchmarks/run.py
-# --latency 0.1). The window only grows as deep as the measured latency needs.
-_DEFAULT_MAX_AHEAD = 16
-
-
-class _Entry:
-    """One index the loader holds: loading, queued, or ready."""
-
-    __slots__ = (
-        "future",
-        "index",
-        "key",
-        "requested",
-        "size",
-        "started_at",
-        "state",
-        "submission",
-        "value",
-    )
-
-    def __init__(self, index: int, state: int, requested: bool) -> None:
-        self.index = index
-        self.state = state
-        self.requested = requested
-        self.key: Any = None
-        self.value: Any = None
-        self.size = 0
-        self.started_at = 0.0
-        self.submission: Future[Any] | None = None  # the executor's future, once submitted
-        # Created only when a caller needs to wait or asked for a Future; a prefetch that is
-        # never waited for costs no Future (and no Condition).
-        self.future: Future[Any] | None = None
-
-
-def _add_note(exc: BaseException, note: str) -> None:
-    if sys.version_info >= (3, 11):
-        exc.add_note(note)
-    else:  # pragma: no cover - Python 3.10 has no add_note; keep the note where 3.11 puts it.
-        setattr(exc, "__notes__", [*getattr(exc, "__notes__", []), note])  # noqa: B010
-
-
-def _new_waitable_future() -> Future[Any]:
-    future: Future[Any] = Future()
-    # The future is shared by every caller asking for the same item: moving it to RUNNING
-    # makes cancel() refuse, so one caller cannot cancel another's item. The loader cancels
-    # prefetches itself.
-    future.set_running_or_notify_cancel()
-    return future
+# How long leaving a `with` block normally waits for loads still running before it abandons
+# them: long enough for a read that is nearly done, short enough that a hung share does not
+# hold the program.
+EXIT_WAIT = 2.0
 
 
 class PrefetchingLoader(Generic[K, T]):
     """Load items by index in worker threads, reading ahead in the direction of travel.
 
     ``get(n)`` returns item ``n`` at once when it is in memory and otherwise loads it; either
-    way, before it returns, the loads of the next ``ahead`` items in the direction of travel
-    have been scheduled, so that by the time the program asks for them they are ready. The
-    loader keeps the ``cache_size`` most recently requested items and evicts the rest.
+    way, before it returns, the loads of the next items in the direction of travel have been
+    scheduled, so that by the time the program asks for them they are ready. The loader keeps
+    the ``cache_size`` most recently requested items and evicts the rest.
 
     Args:
         load: Called in a worker as ``load(keys[n])``, or ``load(n)`` without keys, to produce
             item ``n``. With a :class:`~concurrent.futures.ProcessPoolExecutor` it must be
             picklable.
-        keys: Any sequence (file paths, say). Without keys the loader is open-ended: any
-            ``n >= 0`` is valid, as for numbered files that may still be arriving.
+        keys: Any sequence (file paths, say), but not a ``str``. Without keys the loader is
+            open-ended: any ``n >= 0`` is valid, as for numbered files that may still arrive.
         cache_size: How many requested items to keep, least recently requested evicted first.
         ahead: ``"auto"`` (the default) for a window that grows on a sequential run as deep as
             the measured load time needs, up to ``max_ahead``, and drops to nothing on random
@@ -103,17 +65,29 @@ class PrefetchingLoader(Generic[K, T]):
             of the last step (0 disables prefetching).
         max_ahead: The largest window of ``ahead="auto"`` (default 16). Only with ``"auto"``.
         max_workers: How many loads the loader keeps in flight: a prefetch goes to the executor
-            only while fewer are running, a requested item at once. Defaults to the read-ahead
-            window plus one, so a requested item finds a free worker while the window loads.
-            Applies to a caller's executor too.
+            only while fewer are running, a requested item at once. Defaults to the largest
+            read-ahead window plus one, for the loader's own pool and a caller's executor alike.
         executor: A :class:`concurrent.futures.Executor` to run loads on. The caller owns it:
-            :meth:`close` never shuts it down. By default the loader owns a
-            :class:`~concurrent.futures.ThreadPoolExecutor` of ``max_workers`` threads.
+            :meth:`close` never shuts it down. By default the loader owns a pool of
+            ``max_workers`` daemon threads, which never keep the program alive.
         max_bytes: If given, completed items are also evicted until their total size fits;
             an item larger than this is returned but not kept.
-        sizeof: Measures an item in bytes for ``max_bytes``. Defaults to a function that knows
-            numpy arrays, Pillow images and bytes-like objects and falls back to
-            :func:`sys.getsizeof`. Called in the worker that loaded the item.
+        sizeof: Measures an item in bytes for ``max_bytes``; must return an ``int >= 0``.
+            Defaults to a function that knows numpy arrays, Pillow images and bytes-like
+            objects and falls back to :func:`sys.getsizeof`. Called in the worker that loaded
+            the item.
+        load_timeout: Seconds a load may run before it counts as stuck: its waiters get a
+            :class:`TimeoutError`, the next request starts a fresh load, a late result is
+            dropped, and the loader's own pool starts a worker in its place. At most
+            ``max(4, max_workers)`` loads may be stuck at once; past that, a request that needs
+            a new load fails at once. ``None`` (the default): loads may run for ever.
+        retries: Attempts after the first for a load that fails with an error in ``retry_on``.
+            ``FileNotFoundError``, ``IsADirectoryError``, ``NotADirectoryError``,
+            ``PermissionError`` and undecodable images are never retried.
+        retry_on: The exception classes worth another attempt.
+        backoff: Seconds before the first retry; each retry waits up to twice as long as the
+            one before (exponential, with full jitter, at most 5 s). No worker is held while a
+            retry waits, and a request for the item starts it at once.
 
     Memory is bounded: the loader never holds more than ``cache_size + max_ahead`` entries with
     ``"auto"`` (``cache_size + ahead`` with a fixed window), loads in flight included.
@@ -133,6 +107,10 @@ class PrefetchingLoader(Generic[K, T]):
         '2.PNG'
     """
 
+    #: The lock that guards the loader's state. A subclass may replace it (a test lock that
+    #: records its owner, say) to check that no user code ever runs while it is held.
+    lock_type: ClassVar[Callable[[], Any]] = threading.Lock
+
     def __init__(
         self,
         load: Callable[[K], T],
@@ -145,93 +123,62 @@ class PrefetchingLoader(Generic[K, T]):
         executor: Executor | None = None,
         max_bytes: int | None = None,
         sizeof: Callable[[T], int] | None = None,
+        load_timeout: float | None = None,
+        retries: int = 0,
+        retry_on: tuple[type[BaseException], ...] = (OSError, TimeoutError),
+        backoff: float = 0.1,
     ) -> None:
         if not callable(load):
             raise TypeError(f"load must be callable, got {load!r}")
-        if keys is not None and not isinstance(keys, Sequence):
-            raise TypeError(f"keys must be a sequence or None, got {type(keys).__name__}")
-        _check_int("cache_size", cache_size, minimum=1)
-        window_cap = _window_cap(ahead, max_ahead)
-        if max_workers is not None:
-            _check_int("max_workers", max_workers, minimum=1)
+        if isinstance(keys, str) or (keys is not None and not isinstance(keys, Sequence)):
+            raise TypeError(f"keys must be a sequence (not a str) or None, got {keys!r:.80}")
+        check_int("cache_size", cache_size, minimum=1)
+        cap = window_cap(ahead, max_ahead)
+        workers = cap + 1 if max_workers is None else check_int("max_workers", max_workers, 1)
         if executor is not None and not isinstance(executor, Executor):
             raise TypeError(
                 f"executor must be a concurrent.futures.Executor, got {type(executor).__name__}"
             )
         if max_bytes is not None:
-            _check_int("max_bytes", max_bytes, minimum=1)
+            check_int("max_bytes", max_bytes, minimum=1)
         if sizeof is not None and not callable(sizeof):
             raise TypeError(f"sizeof must be callable, got {sizeof!r}")
-        if max_workers is None:
-            max_workers = getattr(executor, "_max_workers", None) or window_cap + 1
-        policy: ReadAheadPolicy = (
-            # More prefetches than workers would only wait in the queue.
-            AdaptiveReadAhead(minimum=1, maximum=min(window_cap, max_workers))
-            if ahead == "auto"
-            else FixedReadAhead(window_cap)
+        load_timeout_seconds = check_seconds("load_timeout", load_timeout)
+        retry = RetryPolicy(
+            retries=check_int("retries", retries, minimum=0),
+            retry_on=check_exceptions("retry_on", retry_on),
+            backoff=check_seconds("backoff", backoff) or 0.0,
         )
 
         self._load = load
         self._keys = keys
-        self._cache_size = cache_size
-        self._policy = policy
-        self._max_entries = cache_size + window_cap
-        self._max_workers: int = max_workers
         self._max_bytes = max_bytes
         self._sizeof: Callable[[Any], int] = sizeof if sizeof is not None else default_sizeof
-        self._owns_executor = executor is None
-        # The idents of the owned executor's threads, so that close() called from one of them
-        # (in a done-callback) does not wait for itself.
-        self._worker_idents: set[int] = set()
-        self._executor: Executor = (
-            executor
-            if executor is not None
-            else ThreadPoolExecutor(
-                max_workers=max_workers,
-                thread_name_prefix="prefetcher",
-                # A module-level function: a bound method here would keep the loader alive for
-                # as long as its threads run.
-                initializer=_note_worker,
-                initargs=(self._worker_idents,),
-            )
+        self._load_timeout = load_timeout_seconds
+        self._pool = DaemonThreadPool(workers) if executor is None else None
+        self._executor: Executor = executor if executor is not None else self._pool  # type: ignore[assignment]
+        self._deadlines = (
+            DeadlineThread(self._on_deadline) if load_timeout is not None or retries else None
         )
-        if self._owns_executor:
-            # A loader dropped without close() still lets its threads go.
-            self._finalizer = weakref.finalize(
-                self, self._executor.shutdown, wait=False, cancel_futures=True
-            )
-
-        # Guards every attribute below; never held while calling load, sizeof, keys, the
-        # executor or a future's callbacks, nor while waiting.
-        self._lock = threading.Lock()
-        # Index -> entry; requested entries move to the end when requested again, so the
-        # first requested entry in iteration order is the least recently requested.
-        self._entries: OrderedDict[int, _Entry] = OrderedDict()
-        self._queue: list[_Entry] = []  # QUEUED prefetches, nearest to the consumer first
-        self._window: set[int] = set()  # the indices of the current read-ahead window
-        self._planned = (-1, -1)  # (ahead, behind) of the current window
-        self._in_flight = 0
-        self._requested_count = 0
-        self._held_bytes = 0
-        self._last_index: int | None = None
-        self._direction = 1
-        self._closed = False
-        self._counts = dict.fromkeys(
-            (
-                "requests",
-                "hits",
-                "waits",
-                "misses",
-                "loads_started",
-                "loads_completed",
-                "loads_failed",
-                "prefetches_cancelled",
-                "evictions",
-                "wasted_loads",
+        # A loader dropped without close() still lets its threads go.
+        self._finalizer = weakref.finalize(self, _release, self._pool, self._deadlines)
+        # Guards the scheduler (all the loader's changing state); never held while calling load,
+        # sizeof, keys, the executor or a future's callbacks, nor while waiting.
+        self._lock = type(self).lock_type()
+        self._scheduler = Scheduler(
+            cache_size=cache_size,
+            max_entries=cache_size + cap,
+            max_workers=workers,
+            max_bytes=max_bytes,
+            policy=(
+                # More prefetches than workers would only wait in the queue.
+                AdaptiveReadAhead(minimum=1, maximum=min(cap, workers))
+                if ahead == "auto"
+                else FixedReadAhead(cap)
             ),
-            0,
+            retry=retry,
+            load_timeout=load_timeout_seconds,
         )
-        self._wait_seconds = 0.0
 
     # -- public API -------------------------------------------------------------------------
 
@@ -243,12 +190,13 @@ class PrefetchingLoader(Generic[K, T]):
     @property
     def closed(self) -> bool:
         """Whether :meth:`close` has been called."""
-        return self._closed
+        return self._scheduler.closed
 
     def get(self, index: int, timeout: float | None = None) -> T:
         """Return item ``index``, loading it if needed; read ahead either way.
 
-        Waits only for item ``index``, never for a prefetch.
+        Waits only for item ``index``, never for a prefetch. Ctrl-C while waiting raises
+        :class:`KeyboardInterrupt` at once; the load goes on.
 
         Args:
             index: The item's position; negative values count from the end when there are keys.
@@ -258,30 +206,39 @@ class PrefetchingLoader(Generic[K, T]):
         Raises:
             IndexError: ``index`` is outside the keys, or below 0 without keys.
             TypeError: ``index`` is not an integer.
-            TimeoutError: The item was not ready within ``timeout`` seconds.
+            TimeoutError: The item was not ready within ``timeout`` seconds (the message says
+                whether it is loading, queued behind busy workers, or waiting to retry), or
+                its load ran longer than ``load_timeout``.
             LoaderClosedError: The loader is closed, or closed while waiting.
-            Exception: Whatever ``load`` raised for this item, with a note naming the index
-                and the key. The failure is not kept: the next ``get`` loads again.
+            Exception: Whatever ``load`` raised for this item (after its last attempt), with
+                one note naming the index and the key. The failure is not kept: the next
+                ``get`` loads again.
         """
-        entry, future, value, to_start = self._request(index, want_future=False)
-        if to_start:
-            self._start(to_start)
+        check_seconds("timeout", timeout)
+        entry, future, value, starts = self._request(index, want_future=False)
+        if starts:
+            self._start(starts)
         if future is None:
             item: T = value  # the hit path: no call that is not needed
             return item
-        started = time.perf_counter()
+        began = time.perf_counter()
         try:
-            return cast(T, future.result(timeout))
-        except concurrent.futures.TimeoutError:
-            # On Python 3.10 futures raise their own TimeoutError; promise the builtin one.
-            raise TimeoutError(
-                f"item {entry.index} was not ready within {timeout} seconds; it is still loading"
-            ) from None
+            if not future.done() and not concurrent.futures.wait((future,), timeout).done:
+                # On Python 3.11 a get timeout and a load's own TimeoutError are one class:
+                # only a future that is not done means the wait ran out.
+                with self._lock:
+                    message = self._scheduler.describe_wait(entry, timeout)
+                raise TimeoutError(message)
+            error = future.exception(0)
+            if error is not None:
+                if not isinstance(error, LoaderClosedError):
+                    set_loader_note(error, loader_note(entry))  # this index, whoever else raised it
+                raise error
+            return cast(T, future.result(0))
         finally:
-            finished = time.perf_counter()
+            ended = time.perf_counter()
             with self._lock:
-                self._wait_seconds += finished - started
-                self._policy.on_wait_finished(finished)
+                self._scheduler.waited(ended - began, ended)
 
     __getitem__ = get
 
@@ -295,9 +252,9 @@ class PrefetchingLoader(Generic[K, T]):
         Raises:
             IndexError, TypeError, LoaderClosedError: As for :meth:`get`.
         """
-        _, future, _, to_start = self._request(index, want_future=True)
-        if to_start:
-            self._start(to_start)
+        _, future, _, starts = self._request(index, want_future=True)
+        if starts:
+            self._start(starts)
         assert future is not None  # asked for with want_future=True
         return cast("Future[T]", future)
 
@@ -308,70 +265,48 @@ class PrefetchingLoader(Generic[K, T]):
         waiters get its result, but it is not kept.
         """
         self._raise_if_closed()
-        position = None if index is None else self._normalize(index, self._length())
+        position = None if index is None else normalize_index(index, self._length())
         with self._lock:
             self._raise_if_closed()
-            if position is None:
-                dropped = list(self._entries.values())
-            else:
-                found = self._entries.get(position)
-                dropped = [] if found is None else [found]
-            for entry in dropped:
-                if entry.state == _QUEUED:
-                    self._counts["prefetches_cancelled"] += 1
-                self._remove(entry)
+            self._scheduler.invalidate(position)
 
     def stats(self) -> LoaderStats:
         """Return a snapshot of the counters (allowed after :meth:`close` too)."""
         with self._lock:
-            ready = self._ready_count()
-            return LoaderStats(
-                **self._counts,
-                wait_seconds=self._wait_seconds,
-                ahead=self._policy.window,
-                cached=ready,
-                pending=len(self._entries) - ready,
-            )
+            return self._scheduler.snapshot()
 
-    def close(self, wait: bool = True) -> None:
-        """Cancel queued prefetches and shut down the executor the loader created.
+    def close(self, wait: bool = True, timeout: float | None = None) -> None:
+        """Cancel queued prefetches, end waits, and shut down the loader's own pool.
 
         Idempotent. Afterwards ``get``, ``request``, ``invalidate``, ``len`` and iteration
-        raise :class:`LoaderClosedError`; :meth:`stats` and ``repr`` still work. A thread
-        waiting for an item that never started gets :class:`LoaderClosedError`. An executor
-        passed in by the caller is never shut down.
+        raise :class:`LoaderClosedError`; :meth:`stats` and ``repr`` still work. When it
+        returns, every thread that waits for an item that did not finish has got
+        :class:`LoaderClosedError`. An executor passed in by the caller is never shut down.
 
         Args:
-            wait: Wait for loads already running to finish (and, for the loader's own
-                executor, for its threads to exit).
+            wait: Wait for loads already running to finish, so their waiters get the items.
+            timeout: With ``wait``, wait at most this many seconds; loads still running then
+                are abandoned (their results dropped) and one warning names them.
         """
-        with self._lock:
-            already_closed, self._closed = self._closed, True
-            running = [e for e in self._entries.values() if e.state == _RUNNING]
-            for entry in list(self._entries.values()):
-                if entry.state == _QUEUED:
-                    self._counts["prefetches_cancelled"] += 1
-                self._remove(entry)
-        if already_closed and not wait:
-            return
-        if self._owns_executor:
-            # A worker cannot wait for its own thread to end: from there, close without waiting.
-            in_worker = threading.get_ident() in self._worker_idents
-            self._executor.shutdown(wait=wait and not in_worker, cancel_futures=True)
-        elif not already_closed:
-            # A caller's executor stays up: cancel what it has not started, outside the lock
-            # because cancel() runs the done-callbacks.
-            for entry in running:
-                if entry.submission is not None:
-                    entry.submission.cancel()
-            if wait:
-                concurrent.futures.wait([e.submission for e in running if e.submission is not None])
+        check_seconds("timeout", timeout)
+        abandoned = self._shut(wait, timeout)
+        if abandoned and wait:
+            _logger.warning(
+                "prefetcher: closed after %s s with loads still running for items %s; "
+                "they were abandoned",
+                timeout,
+                ", ".join(map(str, abandoned)),
+            )
 
     def __enter__(self) -> PrefetchingLoader[K, T]:
         return self
 
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
+    def __exit__(self, exc_type: object, *rest: object) -> None:
+        # Leaving by an exception (Ctrl-C among them) must not wait for a share that hangs.
+        if exc_type is None:
+            self.close(timeout=EXIT_WAIT)
+        else:
+            self.close(wait=False)
 
     def __len__(self) -> int:
         self._raise_if_closed()
@@ -384,327 +319,188 @@ class PrefetchingLoader(Generic[K, T]):
         length = len(self)  # raises at once, not at the first next()
         return (self.get(index) for index in range(length))
 
+    async def aget(self, index: int, timeout: float | None = None) -> T:
+        """Return item ``index`` without blocking the event loop; read ahead either way.
+
+        The asyncio counterpart of :meth:`get`, with the same errors. Cancelling the awaiting
+        task, or a timeout, stops this caller's wait only: the load goes on for everybody else.
+
+        Example:
+            >>> import asyncio
+            >>> async def main():
+            ...     with PrefetchingLoader(str.upper, ["a", "b"]) as loader:
+            ...         return [await loader.aget(1), [item async for item in loader]]
+            >>> asyncio.run(main())
+            ['B', ['A', 'B']]
+        """
+        from ._aio import aget  # asyncio only for the programs that use it
+
+        return await aget(self, index, timeout)
+
+    def __aiter__(self) -> AsyncIterator[T]:
+        """Yield the items in order without blocking the event loop (``async for``)."""
+        from ._aio import aiterate
+
+        return aiterate(self)
+
     def __repr__(self) -> str:
         with self._lock:
-            ready = self._ready_count()
-            loading = len(self._entries) - ready
-            window = self._policy.window
+            stats = self._scheduler.snapshot()
         return (
-            f"<PrefetchingLoader ready={ready} loading={loading} ahead={window} "
-            f"closed={self._closed}>"
+            f"<PrefetchingLoader cached={stats.cached} pending={stats.pending} "
+            f"ahead={stats.ahead} closed={self.closed}>"
         )
 
-    def _ready_count(self) -> int:
-        return sum(1 for e in self._entries.values() if e.state == _DONE)
-
-    # -- the request path -------------------------------------------------------------------
+    # -- under the lock: the scheduler decides -------------------------------------------------
 
     def _length(self) -> int | None:
-        # len() of a caller's sequence is caller code: call it without the lock.
+        # len() of a caller's sequence is caller code: called without the lock.
         return None if self._keys is None else len(self._keys)
 
-    @staticmethod
-    def _normalize(index: int, length: int | None) -> int:
-        if isinstance(index, bool):
-            raise TypeError(f"index must be an integer, got bool {index!r}")
-        try:
-            position = operator.index(index)
-        except TypeError:
-            raise TypeError(
-                f"index must be an integer, got {type(index).__name__} {index!r}"
-            ) from None
-        if length is None:
-            if position < 0:
-                raise IndexError(f"index {position} is below 0 (an open-ended loader has no end)")
-            return position
-        if position < 0:
-            position += length
-        if not 0 <= position < length:
-            raise IndexError(f"index {index} is out of range for {length} keys")
-        return position
-
     def _raise_if_closed(self) -> None:
-        if self._closed:
+        if self._scheduler.closed:
             raise LoaderClosedError("the loader is closed")
 
     def _request(
         self, index: int, want_future: bool
-    ) -> tuple[_Entry, Future[Any] | None, Any, list[_Entry]]:
-        """Account for a request and plan the read-ahead.
-
-        Returns the entry; a future to wait on (``None`` when the item is ready and no future
-        was asked for); the item's value if it was ready, read under the lock because another
-        thread may evict it the moment the lock is released; and the loads to start.
-        """
-        if self._closed:
-            raise LoaderClosedError("the loader is closed")
-        length = None if self._keys is None else len(self._keys)  # caller code: not under the lock
+    ) -> tuple[Entry, Future[Any] | None, Any, list[Start]]:
+        self._raise_if_closed()
+        length = self._length()
         if type(index) is int and index >= 0 and (length is None or index < length):
             position = index  # the common case, checked without a call
         else:
-            position = self._normalize(index, length)
+            position = normalize_index(index, length)
         now = time.perf_counter()
         with self._lock:
-            if self._closed:
-                raise LoaderClosedError("the loader is closed")
-            counts = self._counts
-            counts["requests"] += 1
-            last = self._last_index
-            step = None if last is None else position - last
-            if step:
-                self._direction = 1 if step > 0 else -1
-            elif step is None and length is not None and position == length - 1:
-                self._direction = -1  # a first request for the last item can only go back
-            self._last_index = position
+            self._raise_if_closed()
+            return self._scheduler.request(position, length, want_future, now)
 
-            entry = self._entries.get(position)
-            to_start: list[_Entry] = []
-            if entry is None:
-                counts["misses"] += 1
-                entry = _Entry(position, _QUEUED, requested=True)
-                self._entries[position] = entry
-                self._requested_count += 1
-                self._mark_started(entry)
-                to_start.append(entry)  # a demand load goes to the executor first
-            else:
-                if entry.state == _DONE:
-                    counts["hits"] += 1
-                else:
-                    counts["waits"] += 1
-                if not entry.requested:
-                    entry.requested = True
-                    self._requested_count += 1
-                self._entries.move_to_end(position)
-                if entry.state == _QUEUED:
-                    # A requested item never waits behind prefetches: it leaves the queue and
-                    # goes to the executor now.
-                    self._queue.remove(entry)
-                    self._mark_started(entry)
-                    to_start.append(entry)
-            ready = entry.state == _DONE
-            value = entry.value if ready else None
-            future = None
-            if not ready or want_future:
-                if entry.future is None:
-                    entry.future = _new_waitable_future()
-                    if ready:
-                        entry.future.set_result(value)
-                future = entry.future
+    # -- acting, outside the lock -----------------------------------------------------------
 
-            window = self._policy.on_request(step, ready, now)
-            behind = self._policy.behind
-            if step != 0 or to_start or (window, behind) != self._planned:
-                self._plan_window(position, window, behind, length)
-            # else: the same request again (a GUI repainting, say); the window is as planned
-            # and whatever left it since was evicted on purpose, so planning again would only
-            # reload it.
-            self._evict_to_bounds(protect=entry)
-            if self._queue:
-                to_start.extend(self._take_startable())
-            return entry, future, value, to_start
-
-    def _plan_window(self, position: int, window: int, behind: int, length: int | None) -> None:
-        """Queue the window around ``position``; cancel queued prefetches outside it.
-
-        ``window`` items ahead in the direction of travel, ``behind`` items the other way,
-        queued nearest first.
-        """
-        self._planned = (window, behind)
-        direction = self._direction
-        targets: list[int] = []
-        for distance in range(1, window + 1):
-            targets.append(position + direction * distance)
-            if distance <= behind:
-                targets.append(position - direction * distance)
-        if length is None:
-            targets = [t for t in targets if t >= 0]
-        else:
-            targets = [t for t in targets if 0 <= t < length]
-        self._window = set(targets)
-        wanted: list[_Entry] = []
-        for target in targets:
-            entry = self._entries.get(target)
-            if entry is None:
-                entry = _Entry(target, _QUEUED, requested=False)
-                self._entries[target] = entry
-            if entry.state == _QUEUED:
-                wanted.append(entry)
-        for stale in self._queue:
-            if stale.index not in self._window:
-                # Out of the new window and not started yet (a jump): drop it.
-                self._counts["prefetches_cancelled"] += 1
-                self._remove(stale, from_queue=False)
-        self._queue = wanted
-
-    def _evict_to_bounds(self, protect: _Entry | None) -> None:
-        """Evict entries until the count (and byte) bounds hold."""
-        while self._requested_count > self._cache_size:
-            victim = self._oldest(lambda e: e.requested and e is not protect)
-            if victim is None:
-                break
-            self._evict(victim)
-        while len(self._entries) > self._max_entries:
-            # Prefetches left over from an earlier window go first, then old requests.
-            victim = self._oldest(self._is_stale_prefetch) or self._oldest(
-                lambda e: e.requested and e is not protect
-            )
-            if victim is None:
-                break
-            self._evict(victim)
-        if self._max_bytes is not None:
-            while self._held_bytes > self._max_bytes:
-                victim = (
-                    self._oldest(lambda e: e.state == _DONE and self._is_stale_prefetch(e))
-                    or self._oldest(lambda e: e.state == _DONE and e.requested and e is not protect)
-                    or self._oldest(lambda e: e.state == _DONE and e is not protect)
-                )
-                if victim is None:
-                    break
-                self._evict(victim)
-
-    def _is_stale_prefetch(self, entry: _Entry) -> bool:
-        return not entry.requested and entry.index not in self._window
-
-    def _oldest(self, accept: Callable[[_Entry], bool]) -> _Entry | None:
-        for entry in self._entries.values():
-            if accept(entry):
-                return entry
-        return None
-
-    def _evict(self, entry: _Entry) -> None:
-        self._counts["evictions"] += 1
-        if entry.state == _DONE and not entry.requested:
-            self._counts["wasted_loads"] += 1
-        self._remove(entry)
-
-    def _remove(self, entry: _Entry, from_queue: bool = True) -> None:
-        del self._entries[entry.index]
-        if entry.requested:
-            self._requested_count -= 1
-        if entry.state == _DONE:
-            self._held_bytes -= entry.size
-            entry.value = None  # free the item now, not when the last reference goes
-        elif entry.state == _QUEUED and from_queue and entry in self._queue:
-            self._queue.remove(entry)
-
-    def _mark_started(self, entry: _Entry) -> None:
-        entry.state = _RUNNING
-        entry.started_at = time.perf_counter()
-        self._in_flight += 1
-        self._counts["loads_started"] += 1
-
-    def _take_startable(self) -> list[_Entry]:
-        """Move queued prefetches to RUNNING while workers are free."""
-        startable: list[_Entry] = []
-        while self._queue and self._in_flight < self._max_workers:
-            entry = self._queue.pop(0)
-            self._mark_started(entry)
-            startable.append(entry)
-        return startable
-
-    # -- the worker side --------------------------------------------------------------------
-
-    def _start(self, entries: list[_Entry]) -> None:
-        """Hand entries to the executor (called without the lock: the executor may be anyone's)."""
-        for entry in entries:
+    def _start(self, starts: list[Start]) -> None:
+        """Hand loads to the executor (called without the lock: the executor may be anyone's)."""
+        for start in starts:
+            entry = start.entry
             try:
-                entry.key = entry.index if self._keys is None else self._keys[entry.index]
-                submission = self._executor.submit(self._load, entry.key)
+                key: Any = entry.index if self._keys is None else self._keys[entry.index]
+                entry.key = key
+                submission = self._executor.submit(self._load, key)
             except Exception as exc:  # shut down, broken pool, or a failing keys[n]
-                if isinstance(exc, RuntimeError) and self._closed:
+                if isinstance(exc, RuntimeError) and self.closed:
                     exc = LoaderClosedError("the loader closed before the load started")
-                self._finish(entry, None, exc)
+                self._settle(start, None, None, exc)
                 continue
             with self._lock:
-                entry.submission = submission
-                closed = self._closed
-            if closed and not self._owns_executor:
+                self._scheduler.attach(start, submission)
+                cancel = self._scheduler.closed and self._pool is None
+            if cancel:
                 submission.cancel()  # close() ran while this was being submitted
-            submission.add_done_callback(partial(self._on_submission_done, entry))
+            submission.add_done_callback(partial(self._on_submission_done, start))
+            if self._load_timeout is not None and self._deadlines is not None:
+                self._deadlines.wake_at(time.perf_counter() + self._load_timeout)
 
-    def _on_submission_done(self, entry: _Entry, submission: Future[Any]) -> None:
+    def _on_submission_done(self, start: Start, submission: Future[Any]) -> None:
+        # A Future runs its done-callbacks catching Exception only: whatever the item's load
+        # or sizeof raised, KeyboardInterrupt included, is caught here and goes to its waiters.
+        value: Any = None
+        error: BaseException | None
         if submission.cancelled():
-            self._finish(entry, None, LoaderClosedError("the loader closed before the load ran"))
-            return
-        error = submission.exception()
-        self._finish(entry, None if error is not None else submission.result(), error)
+            error = LoaderClosedError("the loader closed before the load ran")
+        else:
+            error = submission.exception()
+            if error is None:
+                value = submission.result()
+                error = self._measure(start.entry, value)
+        self._settle(start, submission, value, error)
 
-    def _finish(self, entry: _Entry, value: Any, error: BaseException | None) -> None:
-        """Record the end of a load. Runs in a worker, without the lock on entry."""
-        size = 0
-        if error is None and self._max_bytes is not None:
-            try:
-                size = self._sizeof(value)
-            except Exception as exc:
-                error = exc
-                _add_note(exc, f"prefetcher: sizeof() failed on item {entry.index}")
-        if error is not None and not isinstance(error, LoaderClosedError):
-            _add_note(error, f"prefetcher: while loading index {entry.index} (key {entry.key!r})")
-        finished_at = time.perf_counter()
+    def _measure(self, entry: Entry, value: Any) -> BaseException | None:
+        """Put the item's size on ``entry``; return the error if ``sizeof`` misbehaves."""
+        if self._max_bytes is None:
+            return None
+        try:
+            size = self._sizeof(value)
+        except BaseException as exc:
+            return exc
+        if isinstance(size, bool) or not isinstance(size, int):
+            return TypeError(
+                f"sizeof() must return an int >= 0, got {type(size).__name__} {size!r:.40} "
+                f"for item {entry.index}"
+            )
+        if size < 0:
+            return ValueError(
+                f"sizeof() must return an int >= 0, got {size} for item {entry.index}"
+            )
+        entry.size = size
+        return None
+
+    def _settle(
+        self, start: Start, submission: Future[Any] | None, value: Any, error: BaseException | None
+    ) -> None:
         with self._lock:
-            # The executor's future holds the item too, and it refers back to this entry through
-            # its done-callback: break the cycle so an evicted item is freed at once, not when
-            # the cycle collector runs.
-            entry.submission = None
-            self._in_flight -= 1
-            held = self._entries.get(entry.index) is entry
-            entry.state = _DONE
-            if error is None:
-                self._counts["loads_completed"] += 1
-                self._policy.on_load_finished(finished_at - entry.started_at)
-                if held:
-                    entry.value = value
-                    entry.size = size
-                    self._held_bytes += size
-                    if self._max_bytes is not None and size > self._max_bytes:
-                        self._evict(entry)  # returned to its waiters, but not kept
-                    else:
-                        self._evict_to_bounds(protect=None)
-                elif not entry.requested:
-                    # Dropped while it ran (evicted or invalidated) and never asked for.
-                    self._counts["wasted_loads"] += 1
-            else:
-                if not isinstance(error, LoaderClosedError):
-                    self._counts["loads_failed"] += 1
-                if held:
-                    self._remove(entry)  # a failure is not cached: the next get loads again
-                if entry.future is None and not isinstance(error, LoaderClosedError):
-                    _logger.debug("prefetch of item %d failed", entry.index, exc_info=error)
-            future = entry.future
-            to_start = [] if self._closed else self._take_startable()
-        if future is not None:
-            # Outside the lock: this runs the done-callbacks of everybody's futures.
-            if error is None:
-                future.set_result(value)
-            else:
-                future.set_exception(error)
-        if to_start:
-            self._start(to_start)
+            outcome = self._scheduler.record(start, submission, value, error)
+        self._act(outcome)
+
+    def _act(self, outcome: Outcome) -> None:
+        if outcome.release_worker and self._pool is not None:
+            self._pool.remove_worker()
+        outcome.resolve()
+        error = outcome.error
+        if (
+            outcome.future is None
+            and error is not None
+            and not isinstance(error, LoaderClosedError)
+        ):
+            # Nobody waits for it (a prefetch): the only place this error is ever seen.
+            _logger.debug("%s failed", outcome.note, exc_info=error)
+        if outcome.starts:
+            self._start(outcome.starts)
+        if outcome.wake_at is not None and self._deadlines is not None:
+            self._deadlines.wake_at(outcome.wake_at)
+
+    def _on_deadline(self, now: float) -> float | None:
+        """Give up stuck loads and start due retries (called by the loader's deadline thread)."""
+        with self._lock:
+            stuck, starts, upcoming = self._scheduler.deadline(now)
+        for outcome, busy in stuck:
+            if self._pool is not None and busy:
+                self._pool.add_worker()  # a worker in place of the stuck one
+            self._act(outcome)
+        self._start(starts)
+        return upcoming
+
+    def _shut(self, wait: bool, timeout: float | None) -> list[int]:
+        """Close; return the indices of the loads abandoned while still running."""
+        with self._lock:
+            already_closed, unstarted, submissions = self._scheduler.close()
+        _fail_closed(unstarted)
+        if self._deadlines is not None:
+            self._deadlines.stop()
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+        elif not already_closed:
+            for submission in submissions:
+                submission.cancel()  # outside the lock: cancel() runs the done-callbacks
+        if wait:
+            began = time.monotonic()
+            # A future cancelled above never wakes wait(): wait for those that run.
+            concurrent.futures.wait([s for s in submissions if not s.cancelled()], timeout)
+            if self._pool is not None:
+                left = None if timeout is None else max(0.0, timeout - (time.monotonic() - began))
+                self._pool.join(left)
+        with self._lock:
+            abandoned, waiting = self._scheduler.abandon_running()
+        _fail_closed(waiting)
+        return abandoned
 
 
-def _note_worker(idents: set[int]) -> None:
-    idents.add(threading.get_ident())
+def _fail_closed(futures: list[Future[Any]]) -> None:
+    for future in futures:
+        if not future.done():
+            future.set_exception(LoaderClosedError("the loader closed before the item was ready"))
 
 
-def _check_int(name: str, value: object, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-
-
-def _window_cap(ahead: object, max_ahead: object) -> int:
-    """Validate ``ahead``/``max_ahead``; return the largest read-ahead window they allow."""
-    if ahead == "auto":
-        if max_ahead is None:
-            return _DEFAULT_MAX_AHEAD
-        _check_int("max_ahead", max_ahead, minimum=1)
-        assert isinstance(max_ahead, int)
-        return max_ahead
-    if isinstance(ahead, str):
-        raise ValueError(f"ahead must be an int >= 0 or 'auto', got {ahead!r}")
-    _check_int("ahead", ahead, minimum=0)
-    assert isinstance(ahead, int)
-    if max_ahead is not None:
-        raise ValueError(f"max_ahead applies only to ahead='auto', got ahead={ahead!r}")
-    return ahead
+def _release(pool: DaemonThreadPool | None, deadlines: DeadlineThread | None) -> None:
+    if pool is not None:
+        pool.shutdown(wait=False, cancel_futures=True)
+    if deadlines is not None:
+        deadlines.stop()

@@ -12,10 +12,6 @@ class ReadAheadPolicy(Protocol):
     """Decides the read-ahead window; called under the loader's lock, so it must be cheap."""
 
     @property
-    def cap(self) -> int:
-        """The largest window this policy will ever return."""
-
-    @property
     def window(self) -> int:
         """The window now in force, in the direction of travel."""
 
@@ -42,10 +38,6 @@ class FixedReadAhead:
 
     def __init__(self, ahead: int) -> None:
         self._ahead = ahead
-
-    @property
-    def cap(self) -> int:
-        return self._ahead
 
     @property
     def window(self) -> int:
@@ -104,10 +96,6 @@ class AdaptiveReadAhead:
         self._last_served_at: float | None = None
         self._interval: float | None = None
         self._load_time: float | None = None
-
-    @property
-    def cap(self) -> int:
-        return self._maximum
 
     @property
     def window(self) -> int:

@@ -1,27 +1,41 @@
-"""``prefetcher scan``: read every frame of a real sequence with prefetching, report the errors."""
+"""``prefetcher scan``: read every file of a sequence with prefetching; report errors and gaps."""
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import os
-import sys
 import time
-from collections.abc import Iterator
-from typing import Any, Literal
+from collections.abc import Iterable, Iterator
+from typing import Any
 
-from tqdm import tqdm  # type: ignore[import-untyped,unused-ignore]
+from prefetcher._cli_common import (
+    CLIError,
+    LoaderOptions,
+    OutputOptions,
+    describe_missing,
+    progress,
+)
+from prefetcher._numbering import Numbering
+from prefetcher._remote import display_name
+from prefetcher._sequence import ImageSequence, open_sequence
 
-from prefetcher._cli import CLIError, describe_missing
-from prefetcher._remote import display_name, is_url, url_filesystem
-from prefetcher._sequence import open_sequence
-from prefetcher._tiers import AnyLoader
-
-__all__ = ["run_scan"]
+__all__ = ["ScanParams", "run_scan"]
 
 #: How many errors the report lists one by one (all of them are counted, and all are in --json).
 SHOWN_ERRORS = 10
+
+
+@dataclasses.dataclass(frozen=True)
+class ScanParams:
+    """What ``prefetcher scan`` was asked to do."""
+
+    source: str
+    start: int | None = None
+    stop: int | None = None
+    reverse: bool = False
+    loader: LoaderOptions = dataclasses.field(default_factory=LoaderOptions)
+    output: OutputOptions = dataclasses.field(default_factory=OutputOptions)
 
 
 @dataclasses.dataclass
@@ -30,76 +44,142 @@ class _Scan:
 
     frames: int = 0
     errors: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    #: Positions of a template whose file does not exist.
+    absent: list[int] = dataclasses.field(default_factory=list)
+    #: Every position read (or tried).
+    visited: list[int] = dataclasses.field(default_factory=list)
+    #: Whether a walk without a known end stopped at a missing file.
+    walked_to_gap: bool = False
 
 
-def run_scan(args: argparse.Namespace) -> int:
-    """Run ``prefetcher scan`` with parsed arguments; return the exit status."""
-    if args.stop is not None and args.start is not None and args.stop < args.start:
-        raise CLIError(f"--stop {args.stop} is before --start {args.start}", status=2)
-    loader = _open(args.source, ahead=args.ahead, workers=args.workers)
+def run_scan(params: ScanParams) -> int:
+    """Run ``prefetcher scan``; return the exit status (1 on an unreadable or missing file)."""
+    if params.stop is not None and params.start is not None and params.stop < params.start:
+        raise CLIError(f"--stop {params.stop} is before --start {params.start}", status=2)
+    loader = _open(params.source, params.loader)
     scan = _Scan()
     with loader:
-        indices = _Indices(loader, args)
+        numbering = loader.numbering
+        positions = _positions(numbering, params)
+        first = numbering.first_position if params.start is None else params.start
+        walk: Iterable[int] = _walk(first, scan) if positions is None else positions
+        total = None if positions is None else len(positions)
         began = time.perf_counter()
-        with tqdm(
-            total=indices.total, desc="scan", unit="frame", file=sys.stderr, disable=args.quiet
-        ) as bar:
-            for index in indices:
-                try:
-                    frame = loader.get(index)
-                except FileNotFoundError as exc:
-                    if indices.ends_at_missing_file:
-                        indices.found_end()
-                        continue
-                    _record(scan, index, _name(loader, args.source, index), exc)
-                except Exception as exc:
-                    _record(scan, index, _name(loader, args.source, index), exc)
-                else:
-                    del frame  # not kept: the loader's cache bounds the memory
-                scan.frames += 1
+        with progress("scan", total, quiet=params.output.quiet) as bar:
+            for position in walk:
+                scan.visited.append(position)
+                _read(loader, numbering, position, scan)
                 bar.update()
+        if scan.walked_to_gap:
+            # The walk's end is where the sequence ends as far as we can tell, not a gap.
+            end = scan.absent.pop()
+            scan.visited.remove(end)
+            if not scan.frames:
+                raise CLIError(f"no file {numbering.name(end)!r}: nothing to scan")
         seconds = time.perf_counter() - began
-        if scan.frames == 0 and indices.ends_at_missing_file:
-            missing = _name(loader, args.source, indices.start)
-            raise CLIError(f"no file {missing!r}: nothing to scan")
         stats = dataclasses.asdict(loader.stats())
-    result = {
-        "source": display_name(args.source),
-        "frames": scan.frames,
-        "read": scan.frames - len(scan.errors),
-        "seconds": seconds,
-        "frames_per_second": scan.frames / seconds if seconds > 0 else None,
-        "error_count": len(scan.errors),
-        "errors": scan.errors,
-        "stats": stats,
-    }
-    if args.json:
+    result = _result(params, numbering, scan, seconds, stats)
+    if params.output.json:
         print(json.dumps(result, indent=2))
     else:
         print(_report(result))
-    return 1 if scan.errors else 0
+    return 1 if scan.errors or result["missing_count"] else 0
 
 
-def _open(source: str, *, ahead: int | Literal["auto"], workers: int | None) -> AnyLoader:
+def _open(source: str, options: LoaderOptions) -> ImageSequence[Any, Any]:
     # One file is a sequence of one: "is this file readable?" is a fair question to ask.
     sequence: str | list[str] = [source] if os.path.isfile(source) else source
     try:
-        return open_sequence(sequence, ahead=ahead, max_workers=workers)
+        return open_sequence(sequence, ahead=options.ahead, max_workers=options.workers)
     except FileNotFoundError as exc:
-        raise CLIError(describe_missing(exc)) from exc
+        # A SOURCE that is not there is a mistake on the command line, as a bad value is.
+        raise CLIError(describe_missing(exc), status=2) from exc
     except (TypeError, ValueError) as exc:
         raise CLIError(str(exc), status=2) from exc
 
 
-def _name(loader: AnyLoader, source: str, index: int) -> str:
+def _positions(numbering: Numbering, params: ScanParams) -> range | None:
+    """The positions to read: all of them, or ``--start .. --stop``, maybe reversed.
+
+    A template is read from its lowest existing file number to its highest (listed when the scan
+    starts), or up to ``--stop``. ``None``: a template whose directory cannot be listed, walked
+    from its first file up to the first one missing.
+    """
+    first = numbering.first_position if params.start is None else params.start
+    last = numbering.last_position
+    if numbering.open_ended:
+        if params.stop is None and not numbering.listed:
+            if params.reverse:
+                raise CLIError(
+                    "--reverse needs --stop for a numbered template whose directory cannot be "
+                    "listed: it has no known last file",
+                    status=2,
+                )
+            return None
+        if last is None and params.stop is None:
+            name = numbering.name(first)
+            raise CLIError(f"no file {name!r} or after it: nothing to scan (give --stop N)")
+        stop = params.stop if params.stop is not None else (last or 0) + 1
+    else:
+        assert last is not None
+        if first > last:
+            raise CLIError(
+                f"--start {first} is past the end of the sequence ({last + 1} files)", status=2
+            )
+        stop = last + 1 if params.stop is None else min(params.stop, last + 1)
+    positions = range(first, stop)
+    return positions[::-1] if params.reverse else positions
+
+
+def _walk(first: int, scan: _Scan) -> Iterator[int]:
+    """``first, first + 1, ...`` until a file is missing."""
+    position = first
+    while not scan.absent:
+        yield position
+        position += 1
+    scan.walked_to_gap = True
+
+
+def _read(
+    loader: ImageSequence[Any, Any], numbering: Numbering, position: int, scan: _Scan
+) -> None:
+    try:
+        frame = loader.get(position)
+    except FileNotFoundError as exc:
+        if numbering.open_ended:
+            scan.absent.append(position)  # a gap in the numbering, reported as one
+            return
+        _record(scan, numbering, position, loader, exc)
+    except Exception as exc:
+        _record(scan, numbering, position, loader, exc)
+    else:
+        del frame  # not kept: the loader's cache bounds the memory
+    scan.frames += 1
+
+
+def _record(
+    scan: _Scan,
+    numbering: Numbering,
+    position: int,
+    loader: ImageSequence[Any, Any],
+    exc: Exception,
+) -> None:
     keys = loader.keys
-    return display_name(str(keys[index]) if keys is not None else source.format(index))
-
-
-def _record(scan: _Scan, index: int, name: str, exc: Exception) -> None:
+    path = str(keys[position]) if keys is not None else _template_path(numbering, position)
     scan.errors.append(
-        {"index": index, "path": name, "error": f"{type(exc).__name__}: {_message(exc)}"}
+        {
+            "position": position,
+            "number": numbering.number(position),
+            "label": numbering.label(position),
+            "path": display_name(path),
+            "error": f"{type(exc).__name__}: {_message(exc)}",
+        }
     )
+
+
+def _template_path(numbering: Numbering, position: int) -> str:
+    assert numbering.template is not None
+    return numbering.template.format(position)
 
 
 def _message(exc: BaseException) -> str:
@@ -108,75 +188,44 @@ def _message(exc: BaseException) -> str:
     return str(exc)
 
 
-class _Indices:
-    """The indices a scan visits, and where an open-ended template ends.
+def _result(
+    params: ScanParams,
+    numbering: Numbering,
+    scan: _Scan,
+    seconds: float,
+    stats: dict[str, Any],
+) -> dict[str, Any]:
+    # A template: every number in the range whose file is not there (up to --stop, if given).
+    missing = _missing_in(scan.absent) if numbering.open_ended else numbering.missing
+    ordered = sorted(set(scan.visited) - set(scan.absent))
+    return {
+        "source": display_name(params.source),
+        "frames": scan.frames,
+        "read": scan.frames - len(scan.errors),
+        "seconds": seconds,
+        "frames_per_second": scan.frames / seconds if seconds > 0 and scan.frames else None,
+        "first": numbering.label(ordered[0]) if ordered else None,
+        "last": numbering.label(ordered[-1]) if ordered else None,
+        "open_ended": numbering.open_ended,
+        "stop_given": params.stop is not None,
+        "walked_to_gap": scan.walked_to_gap,
+        "missing": [list(run) for run in missing],
+        "missing_count": sum(last - first + 1 for first, last in missing),
+        "error_count": len(scan.errors),
+        "errors": scan.errors,
+        "stats": stats,
+    }
 
-    With keys: ``start .. stop`` (default: all of them), or the other way round with --reverse.
-    With a numbered template, --start defaults to 0, or to 1 when there is no file 0 (numbering
-    often starts at 1). With --stop, every number up to it is scanned and a missing file is an
-    error; without --stop the first missing file is the end of the sequence, not an error.
-    """
 
-    def __init__(self, loader: AnyLoader, args: argparse.Namespace) -> None:
-        self.ends_at_missing_file = False
-        self._ended = False
-        self._next = 0
-        if loader.keys is not None:
-            length = len(loader.keys)
-            start = 0 if args.start is None else args.start
-            if start >= length:
-                raise CLIError(
-                    f"--start {start} is past the end of the sequence ({length} files)", status=2
-                )
-            stop = length if args.stop is None else min(args.stop, length)
-            self._range: range | None = range(start, stop)
+def _missing_in(absent: list[int]) -> tuple[tuple[int, int], ...]:
+    """The ``absent`` numbers as runs of ``(first, last)``."""
+    runs: list[tuple[int, int]] = []
+    for number in sorted(absent):
+        if runs and runs[-1][1] == number - 1:
+            runs[-1] = (runs[-1][0], number)
         else:
-            start = args.start
-            if start is None:
-                start = 0 if _exists(args.source.format(0)) else 1
-            if args.stop is not None:
-                self._range = range(start, args.stop)
-            elif args.reverse:
-                raise CLIError(
-                    "--reverse needs --stop for a numbered template: it has no last file",
-                    status=2,
-                )
-            else:
-                self.ends_at_missing_file = True
-                self._range = None
-                self._next = start
-        self._start = start
-        if self._range is not None and args.reverse:
-            self._range = self._range[::-1]
-
-    @property
-    def total(self) -> int | None:
-        """How many indices there are, or ``None`` when the sequence ends at a missing file."""
-        return None if self._range is None else len(self._range)
-
-    def __iter__(self) -> Iterator[int]:
-        if self._range is not None:
-            yield from self._range
-            return
-        while not self._ended:
-            yield self._next
-            self._next += 1
-
-    @property
-    def start(self) -> int:
-        """The first index of an open-ended scan."""
-        return self._start
-
-    def found_end(self) -> None:
-        """The file of the last index does not exist: an open-ended template ends there."""
-        self._ended = True
-
-
-def _exists(path: str) -> bool:
-    if is_url(path):
-        fs, fs_path = url_filesystem(path)
-        return bool(fs.exists(fs_path))
-    return os.path.exists(path)
+            runs.append((number, number))
+    return tuple(runs)
 
 
 def _report(result: dict[str, Any]) -> str:
@@ -185,18 +234,37 @@ def _report(result: dict[str, Any]) -> str:
     lines = [
         f"scanned {_frames(result['frames'])} of {result['source']} in {result['seconds']:.2f} s"
         + (f" ({rate:.1f} frames/s)" if rate is not None else ""),
-        f"read: {result['read']}, errors: {result['error_count']}",
+        f"from {result['first']} to {result['last']}",
+        f"read: {result['read']}, errors: {result['error_count']}, "
+        f"missing: {result['missing_count']}",
         f"loader: {stats['hits']} hits, {stats['waits']} waits, {stats['misses']} misses, "
         f"{stats['wait_seconds']:.2f} s waiting, {stats['loads_started']} loads, "
         f"{stats['wasted_loads']} wasted",
     ]
+    if result["missing"]:
+        lines.append(f"missing file numbers: {_runs(result['missing'])}")
     errors = result["errors"]
     if errors:
         lines.append("first errors:" if len(errors) > SHOWN_ERRORS else "errors:")
-        lines.extend(f"  #{e['index']} {e['path']}: {e['error']}" for e in errors[:SHOWN_ERRORS])
+        lines.extend(f"  {e['label']} {e['path']}: {e['error']}" for e in errors[:SHOWN_ERRORS])
         if len(errors) > SHOWN_ERRORS:
             lines.append(f"  ... and {len(errors) - SHOWN_ERRORS} more (all of them in --json)")
+    if result["walked_to_gap"]:
+        lines.append(
+            f"the scan stopped at the first missing file after {result['last']} (the directory "
+            "cannot be listed, so later files are unknown); to scan past it, give --stop N"
+        )
+    elif result["open_ended"] and not result["stop_given"]:
+        lines.append(
+            f"the scan ended at {result['last']}, the highest file number there was when it "
+            "started; to scan past it, give --stop N"
+        )
     return "\n".join(lines)
+
+
+def _runs(runs: list[list[int]]) -> str:
+    shown = ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in runs[:SHOWN_ERRORS])
+    return shown + (", ..." if len(runs) > SHOWN_ERRORS else "")
 
 
 def _frames(count: int) -> str:

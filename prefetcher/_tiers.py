@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future
-from typing import Any, Generic, TypeVar, overload
+from collections.abc import Callable, Sequence
+from typing import Any, Generic, TypeVar, cast, overload
 
 from ._diskcache import DiskStats
-from ._errors import LoaderClosedError
 from ._loader import PrefetchingLoader
 from ._stats import LoaderStats
 
-__all__ = ["AnyLoader", "TieredLoader", "TieredStats", "chain"]
+__all__ = ["TieredLoader", "TieredStats", "chain"]
 
 K = TypeVar("K")
 B = TypeVar("B")
@@ -53,22 +51,37 @@ class TieredStats(LoaderStats):
 
 
 @dataclasses.dataclass(frozen=True)
-class _Decode(Generic[K, B, T]):
+class _Item:
+    """What the decode stage's ``load`` is called with: a position and the fetch stage's key.
+
+    Its ``repr`` is the key's, so the loader's note on an error names the file, not the position
+    twice.
+    """
+
+    index: int
+    key: Any
+
+    def __repr__(self) -> str:
+        return repr(self.key)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Decode(Generic[B, T]):
     """The decode stage's ``load``: the fetch stage's item ``n``, decoded."""
 
-    fetch: PrefetchingLoader[K, B]
+    fetch: PrefetchingLoader[Any, B]
     decode: Callable[[B, Any], T]
 
-    def __call__(self, index: int) -> T:
-        keys = self.fetch.keys
-        key = index if keys is None else keys[index]
+    def __call__(self, item: _Item | int) -> T:
+        # An open-ended loader calls load(n): the key is the position.
+        index, key = (item.index, item.key) if isinstance(item, _Item) else (item, item)
         # get(), not a private peek: the fetch stage sees the front of the decode stage's window
         # move one item per step, so its own read-ahead runs that much further ahead.
         return self.decode(self.fetch.get(index), key)
 
 
-class _Indices(Sequence[int]):
-    """``range(len(keys))`` that follows ``keys`` as it grows: the decode stage's keys."""
+class _Items(Sequence[_Item]):
+    """``_Item(n, keys[n])`` for every position of ``keys``, following ``keys`` as it grows."""
 
     def __init__(self, keys: Sequence[Any]) -> None:
         self._keys = keys
@@ -77,36 +90,39 @@ class _Indices(Sequence[int]):
         return len(self._keys)
 
     @overload
-    def __getitem__(self, index: int) -> int: ...
+    def __getitem__(self, index: int) -> _Item: ...
     @overload
-    def __getitem__(self, index: slice) -> Sequence[int]: ...
-    def __getitem__(self, index: int | slice) -> int | Sequence[int]:
-        return range(len(self._keys))[index]
+    def __getitem__(self, index: slice) -> Sequence[_Item]: ...
+    def __getitem__(self, index: int | slice) -> _Item | Sequence[_Item]:
+        if isinstance(index, slice):
+            return [_Item(n, self._keys[n]) for n in range(len(self._keys))[index]]
+        position = range(len(self._keys))[index]
+        return _Item(position, self._keys[position])
 
 
-class TieredLoader(Generic[K, T]):
+class TieredLoader(PrefetchingLoader[K, T]):
     """A decode stage in front of a fetch stage: two :class:`PrefetchingLoader` s in a chain.
 
-    Item ``n`` is ``decode(fetch.get(n), key)``, loaded by a decode loader of its own, which
-    reads ahead and keeps ``cache_size`` decoded items as any loader does. Each stage keeps its
-    own items within its own bounds -- a deep, byte-bounded cache of cheap raw bytes behind a
-    shallow one of big decoded frames, say -- so going back to an item whose bytes are still
-    held decodes it again without a read. The decode stage's loads are the fetch stage's
-    requests: the fetch stage sees the front of the decoded window advance one item per step,
-    and its own read-ahead (its ``ahead``) runs that far beyond it.
+    The tiered loader *is* the decode stage (a :class:`PrefetchingLoader`, so it goes wherever
+    one does): item ``n`` is ``decode(fetch.get(n), key)``, which it loads, reads ahead and
+    keeps (``cache_size`` decoded items) as any loader does. Each stage keeps its own items
+    within its own bounds -- a deep, byte-bounded cache of cheap raw bytes behind a shallow one
+    of big decoded frames, say -- so going back to an item whose bytes are still held decodes
+    it again without a read. The decode stage's loads are the fetch stage's requests: the fetch
+    stage sees the front of the decoded window advance one item per step, and its own
+    read-ahead (its ``ahead``) runs that far beyond it.
 
     Args:
         fetch: The first stage. The tiered loader owns it from now on and closes it.
         decode: Called in a decode worker as ``decode(item, key)`` with the fetch stage's item
             ``n`` and ``fetch.keys[n]`` (``n`` for an open-ended fetch loader).
-        **options: Passed to the decode stage's :class:`PrefetchingLoader` (``cache_size``,
-            ``ahead``, ``max_workers``, ``max_bytes`` ...; its ``executor`` must run threads,
-            since its loads call ``fetch.get``).
+        **options: Passed to :class:`PrefetchingLoader` for the decode stage (``cache_size``,
+            ``ahead``, ``max_workers``, ``max_bytes``, ``load_timeout``, ``retries`` ...; its
+            ``executor`` must run threads, since its loads call ``fetch.get``).
 
-    Everything else works as on a :class:`PrefetchingLoader`: ``get``, ``request``, ``len``,
-    iteration, ``invalidate`` (both stages), ``close`` (both), a context manager; ``stats()``
-    gives a :class:`TieredStats` and ``repr`` shows both stages. A failing fetch or decode
-    raises from ``get(n)`` with the notes of each stage naming the index and the key.
+    ``keys`` are the fetch stage's; ``invalidate`` and ``close`` act on both stages (the decode
+    stage first); ``stats()`` gives a :class:`TieredStats` and ``repr`` shows both stages. A
+    failing fetch or decode raises from ``get(n)`` with a note naming the index and the key.
 
     Example:
         >>> from prefetcher import PrefetchingLoader, chain
@@ -127,14 +143,16 @@ class TieredLoader(Generic[K, T]):
         if not callable(decode):
             raise TypeError(f"decode must be callable, got {decode!r}")
         keys = fetch.keys
+        self._fetch = fetch
         try:
-            self._decoded: PrefetchingLoader[int, T] = PrefetchingLoader(
-                _Decode(fetch, decode), None if keys is None else _Indices(keys), **options
+            super().__init__(
+                cast("Callable[[K], T]", _Decode(fetch, decode)),
+                None if keys is None else cast("Sequence[K]", _Items(keys)),
+                **options,
             )
         except BaseException:
             fetch.close(wait=False)
             raise
-        self._fetch = fetch
 
     @property
     def fetch_stage(self) -> PrefetchingLoader[K, Any]:
@@ -142,78 +160,44 @@ class TieredLoader(Generic[K, T]):
         return self._fetch
 
     @property
-    def decode_stage(self) -> PrefetchingLoader[int, T]:
-        """The second stage, which ``get`` asks."""
-        return self._decoded
-
-    @property
     def keys(self) -> Sequence[K] | None:
         """The fetch stage's keys, or ``None`` for an open-ended loader."""
         return self._fetch.keys
-
-    @property
-    def closed(self) -> bool:
-        """Whether :meth:`close` has been called."""
-        return self._decoded.closed
-
-    def get(self, index: int, timeout: float | None = None) -> T:
-        """Return item ``index``, decoded; as :meth:`PrefetchingLoader.get`."""
-        return self._decoded.get(index, timeout)
-
-    __getitem__ = get
-
-    def request(self, index: int) -> Future[T]:
-        """A future for item ``index``; as :meth:`PrefetchingLoader.request`."""
-        return self._decoded.request(index)
 
     def invalidate(self, index: int | None = None) -> None:
         """Forget item ``index`` (or every item) in both stages: the next request reads again."""
         # The fetch stage first: a decode that starts in between must not find the old bytes.
         self._fetch.invalidate(index)
-        self._decoded.invalidate(index)
+        super().invalidate(index)
 
     def stats(self) -> TieredStats:
         """A snapshot of both stages' counters (allowed after :meth:`close` too)."""
-        return TieredStats.of(self._decoded.stats(), self._fetch.stats())
+        return TieredStats.of(super().stats(), self._fetch.stats())
 
-    def close(self, wait: bool = True) -> None:
+    def close(self, wait: bool = True, timeout: float | None = None) -> None:
         """Close the decode stage, then the fetch stage; idempotent.
 
         The decode stage goes first: its running loads may be waiting for the fetch stage.
+        ``wait`` and ``timeout`` are as for :meth:`PrefetchingLoader.close`, for each stage.
         """
         try:
-            self._decoded.close(wait)
+            super().close(wait, timeout)
         finally:
-            self._fetch.close(wait)
+            self._fetch.close(wait, timeout)
 
     def __enter__(self) -> TieredLoader[K, T]:
         return self
 
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-    def __len__(self) -> int:
-        if self.closed:
-            raise LoaderClosedError("the loader is closed")
-        return len(self._decoded)
-
-    def __iter__(self) -> Iterator[T]:
-        """Yield the items in order, reading ahead; only with keys."""
-        length = len(self)  # raises at once, not at the first next()
-        return (self.get(index) for index in range(length))
-
     def __repr__(self) -> str:
         return (
-            f"<{type(self).__name__} decoded={_inner(self._decoded)} "
-            f"raw={_inner(self._fetch)} closed={self.closed}>"
+            f"<{type(self).__name__} decoded={_shown(PrefetchingLoader.stats(self))} "
+            f"raw={_shown(self._fetch.stats())} closed={self.closed}>"
         )
 
 
-def _inner(loader: PrefetchingLoader[Any, Any]) -> str:
-    """A stage's repr without its class name and closed flag: ``(ready=3 loading=2 ahead=4)``."""
-    shown = repr(loader).strip("<>").split(" ", 1)[-1]
-    words = [word for word in shown.split() if not word.startswith("closed=")]
-    return "(" + " ".join(words) + ")"
+def _shown(stats: LoaderStats) -> str:
+    """A stage's state for ``repr``: ``(cached=3 pending=2 ahead=4)``."""
+    return f"(cached={stats.cached} pending={stats.pending} ahead={stats.ahead})"
 
 
 def chain(
@@ -234,7 +218,3 @@ def chain(
         8
     """
     return TieredLoader(fetch, decode, **options)
-
-
-#: Either kind of loader, for code that takes what :func:`~prefetcher.open_sequence` returns.
-AnyLoader = PrefetchingLoader[Any, Any] | TieredLoader[Any, Any]

@@ -1,8 +1,8 @@
 """Qt signals for a :class:`~prefetcher.PrefetchingLoader`: request, never block the GUI thread.
 
-Needs the ``qt`` extra (``pip install 'prefetcher[qt]'``): written against qtpy, so PyQt5 (tested)
-and PySide6 both work. Importing :mod:`prefetcher` itself never imports a Qt binding; only this
-submodule does.
+Needs the ``qt`` extra (``pip install '.[qt]'`` from the checkout): written against qtpy, so
+PyQt5 (tested) and PySide6 both work. Importing :mod:`prefetcher` itself never imports a Qt
+binding; only this submodule (and :mod:`prefetcher.viewer`) does.
 
 Which thread runs what:
 
@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     import os
     from collections.abc import Sequence
 
-    from prefetcher._tiers import AnyLoader
+    from prefetcher._loader import PrefetchingLoader
 
 __all__ = ["QtPrefetcher", "describe_error"]
 
@@ -66,7 +66,7 @@ class _Bridge(QObject):
 
     finished = Signal(object, object)  # (index, future); emitted from worker threads
 
-    def __init__(self, loader: AnyLoader) -> None:
+    def __init__(self, loader: PrefetchingLoader[Any, Any]) -> None:
         super().__init__()
         self.loader = loader
         # Guards closed and every finished.emit(): once close() has set closed under it, no
@@ -138,7 +138,7 @@ class QtPrefetcher(QObject):
     #: Like ``failed``, only for the latest request (:attr:`current`).
     current_failed = Signal(int, str)
 
-    def __init__(self, loader: AnyLoader, parent: QObject | None = None) -> None:
+    def __init__(self, loader: PrefetchingLoader[Any, Any], parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._loader = loader
         self._current: int | None = None
@@ -177,7 +177,7 @@ class QtPrefetcher(QObject):
         return cls(open_sequence(source, mode=mode, as_array=as_array, **loader_options), parent)
 
     @property
-    def loader(self) -> AnyLoader:
+    def loader(self) -> PrefetchingLoader[Any, Any]:
         """The wrapped loader (for ``stats()``, ``keys``, ``len``)."""
         return self._loader
 

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 import threading
 import time
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Sequence
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
-from typing import Any
+from typing import Any, overload
+
+from prefetcher import PrefetchingLoader
 
 # Bound for every wait in these tests: long enough never to fire on a loaded 2-core machine,
 # short enough that a deadlock fails fast (pytest-timeout is the last resort).
@@ -96,3 +102,132 @@ class RecordingExecutor(Executor):
 
 def loader_threads() -> list[threading.Thread]:
     return [t for t in threading.enumerate() if t.name.startswith("prefetcher")]
+
+
+class OwnerRecordingLock:
+    """A lock that knows which thread holds it."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.owner: int | None = None
+
+    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+        acquired = self._lock.acquire(blocking, timeout)
+        if acquired:
+            self.owner = threading.get_ident()
+        return acquired
+
+    def release(self) -> None:
+        self.owner = None
+        self._lock.release()
+
+    def __enter__(self) -> bool:
+        return self.acquire()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.release()
+
+
+class LockProbe:
+    """Hands out owner-recording locks and records every call made while one is held.
+
+    ``probe.loader_type`` is a PrefetchingLoader whose lock comes from the probe; ``check``
+    is called by the test's hooks (keys, executor, load, sizeof, callbacks).
+    """
+
+    def __init__(self) -> None:
+        self.locks: list[OwnerRecordingLock] = []
+        self.violations: list[str] = []
+        self.checks: list[str] = []
+        probe = self
+
+        class ProbedLoader(PrefetchingLoader[Any, Any]):
+            lock_type = probe.new_lock
+
+        self.loader_type = ProbedLoader
+
+    def new_lock(self) -> OwnerRecordingLock:
+        lock = OwnerRecordingLock()
+        self.locks.append(lock)
+        return lock
+
+    def check(self, what: str) -> None:
+        self.checks.append(what)
+        me = threading.get_ident()
+        if any(lock.owner == me for lock in self.locks):
+            self.violations.append(what)
+            raise AssertionError(f"{what} ran under the loader's lock")
+
+
+class ProbedKeys(Sequence[str]):
+    """Keys whose reads are checked by a probe."""
+
+    def __init__(self, probe: LockProbe, keys: Sequence[str]) -> None:
+        self._probe = probe
+        self._keys = keys
+
+    def __len__(self) -> int:
+        self._probe.check("len(keys)")
+        return len(self._keys)
+
+    @overload
+    def __getitem__(self, index: int) -> str: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[str]: ...
+    def __getitem__(self, index: int | slice) -> str | Sequence[str]:
+        self._probe.check("keys[n]")
+        return self._keys[index]
+
+
+class ProbedExecutor(RecordingExecutor):
+    """An executor whose submit is checked by a probe."""
+
+    def __init__(self, probe: LockProbe, max_workers: int) -> None:
+        super().__init__(max_workers)
+        self._probe = probe
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        self._probe.check("executor.submit")
+        return super().submit(fn, *args, **kwargs)
+
+
+def run_child(
+    script: str, *, interrupt_at: str | None = None, timeout: float = 20.0
+) -> tuple[int, str, float]:
+    """Run ``script`` in a child Python; return its exit status, output, and seconds it took.
+
+    The child gets the default SIGINT handler even when this process ignores SIGINT (a run in
+    the background or under nohup). With ``interrupt_at``, the child is sent one SIGINT once it
+    printed that line, and the time counts from then. A child still running after ``timeout``
+    seconds is killed by its pid and the test fails.
+    """
+    prelude = "import signal; signal.signal(signal.SIGINT, signal.default_int_handler)\n"
+    child = subprocess.Popen(
+        [sys.executable, "-u", "-c", prelude + script],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert child.stdout is not None
+    lines: list[str] = []
+    deadline = time.monotonic() + timeout
+    killer = threading.Timer(timeout, child.kill)  # a hung child cannot hang the test
+    killer.start()
+    try:
+        started = time.monotonic()
+        for line in child.stdout:
+            lines.append(line)
+            if interrupt_at is not None and line.strip() == interrupt_at:
+                started = time.monotonic()
+                child.send_signal(signal.SIGINT)
+        status = child.wait(max(0.0, deadline - time.monotonic()))
+        took = time.monotonic() - started
+    finally:
+        killer.cancel()
+        if child.poll() is None:
+            os.kill(child.pid, signal.SIGKILL)
+            child.wait()
+        child.stdout.close()
+    output = "".join(lines)
+    assert status != -signal.SIGKILL, f"the child hung and was killed:\n{output}"
+    return status, output, took

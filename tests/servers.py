@@ -80,6 +80,11 @@ class SambaServer:
         """``smb://user:password@127.0.0.1:port/share``, without a trailing slash."""
         return f"smb://{self.user}:{self.password}@127.0.0.1:{self.port}/{self.share}"
 
+    @property
+    def public_url(self) -> str:
+        """``url`` without the password, as a loader's keys show it."""
+        return f"smb://{self.user}@127.0.0.1:{self.port}/{self.share}"
+
     def log(self) -> str:
         """What smbd has logged so far (for a failing test's message)."""
         return (self.work_dir / "smbd.log").read_text(errors="replace")
@@ -87,6 +92,32 @@ class SambaServer:
     def stop(self) -> None:
         """Stop smbd by its pid (its children exit when it does)."""
         _stop(self.process)
+
+    def kill(self) -> None:
+        """Kill smbd and the children serving its connections at once (SIGKILL), as in a crash.
+
+        smbd runs in a process group of its own (its pid), so this ends only this server.
+        """
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=10)
+
+    def start_again(self) -> None:
+        """Start smbd again on the same port with the same configuration (after kill or stop)."""
+        if self.process.poll() is None:
+            raise RuntimeError("smbd is still running")
+        self.process = _launch_smbd(self.work_dir)
+        if not _wait_for_port(self.process, self.port, _START_TIMEOUT):
+            self.stop()
+            raise RuntimeError(
+                f"smbd did not start again on port {self.port}; its log:\n{self.log()}"
+            )
+
+    def url_for(self, user: str | None = None, password: str | None = None) -> str:
+        """The share's URL with another user name or password (a wrong one, say)."""
+        user = self.user if user is None else user
+        password = self.password if password is None else password
+        return f"smb://{user}:{password}@127.0.0.1:{self.port}/{self.share}"
 
 
 def start_http_server(root: Path, log_path: Path) -> HttpServer:
@@ -151,23 +182,7 @@ def start_samba_server(
             capture_output=True,
             timeout=_START_TIMEOUT,
         )
-        with open(work_dir / "smbd.log", "ab") as log:
-            process = subprocess.Popen(
-                [
-                    _smbd() or "smbd",
-                    "--foreground",
-                    "--no-process-group",
-                    "--debug-stdout",
-                    "--debuglevel=1",
-                    f"--configfile={config}",
-                ],
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                # smbd signals its whole process group when it stops: give it a group of its own,
-                # or stopping it would kill the test run too.
-                start_new_session=True,
-            )
+        process = _launch_smbd(work_dir)
         server = SambaServer(process, port, share_dir, work_dir, share, user, password)
         if _wait_for_port(process, port, _START_TIMEOUT):
             return server
@@ -186,9 +201,11 @@ def http_server(root: Path, log_path: Path) -> Iterator[HttpServer]:
 
 
 @contextlib.contextmanager
-def samba_server(share_dir: Path, work_dir: Path) -> Iterator[SambaServer]:
+def samba_server(
+    share_dir: Path, work_dir: Path, *, password: str = "prefetch-pw"
+) -> Iterator[SambaServer]:
     """A Samba server over ``share_dir`` for the duration of a ``with`` block."""
-    server = start_samba_server(share_dir, work_dir)
+    server = start_samba_server(share_dir, work_dir, password=password)
     try:
         yield server
     finally:
@@ -205,6 +222,30 @@ def _forget_smb_sessions() -> None:
         import smbclient
 
         smbclient.reset_connection_cache()
+    with contextlib.suppress(ImportError):
+        from prefetcher._smb import forget_servers
+
+        forget_servers()
+
+
+def _launch_smbd(work_dir: Path) -> subprocess.Popen[bytes]:
+    with open(work_dir / "smbd.log", "ab") as log:
+        return subprocess.Popen(
+            [
+                _smbd() or "smbd",
+                "--foreground",
+                "--no-process-group",
+                "--debug-stdout",
+                "--debuglevel=1",
+                f"--configfile={work_dir / 'smb.conf'}",
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            # smbd signals its whole process group when it stops: give it a group of its own,
+            # or stopping it would kill the test run too.
+            start_new_session=True,
+        )
 
 
 def _smbd() -> str | None:

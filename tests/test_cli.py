@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import itertools
 import json
 import os
@@ -18,7 +19,7 @@ from typing import Any
 import pytest
 
 import prefetcher
-from prefetcher import _demo, _scan
+from prefetcher import _cli_common, _demo, _scan
 from prefetcher._cli import main
 
 WriteImage = Callable[..., Path]
@@ -71,8 +72,9 @@ def run_subprocess(*args: str, timeout: float = 30) -> subprocess.CompletedProce
 
 def table_row(table: str, label: str) -> list[str]:
     """The cells of the table row whose label is ``label`` (the label itself left out)."""
+    # The table's header row has no label; the demo's settings come before it.
     for line in table.splitlines():
-        if line.startswith(label):
+        if line.startswith(label) and (label or line.startswith(" ")):
             return line[len(label) :].split()
     raise AssertionError(f"no row {label!r} in:\n{table}")
 
@@ -221,7 +223,9 @@ def test_demo_as_subprocess_shows_progress_and_table_and_leaves_no_files(
 def test_ctrl_c_stops_demo_with_no_thread_left_and_status_130(private_tempdir: Path) -> None:
     # A wrapper around main() that reports the threads still alive when main() has returned.
     script = (
-        "import sys, threading\n"
+        "import signal, sys, threading\n"
+        # Python leaves SIGINT ignored when it was ignored at start (nohup, a background job).
+        "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
         "from prefetcher._cli import main\n"
         "status = main(sys.argv[1:])\n"
         "alive = [t.name for t in threading.enumerate()\n"
@@ -278,8 +282,8 @@ def test_scan_reports_corrupt_file_by_path_goes_on_and_returns_1(
     bad = corrupt(sequence / "3.png")
     assert main(["scan", str(sequence), "--quiet"]) == 1
     out = capsys.readouterr().out
-    assert "read: 5, errors: 1" in out
-    assert f"#2 {bad}: UnidentifiedImageError: cannot identify image file" in out
+    assert "read: 5, errors: 1, missing: 0" in out
+    assert f"3.png (file 3, position 2) {bad}: UnidentifiedImageError: cannot identify" in out
 
 
 def test_scan_json_lists_errors_with_paths(
@@ -291,7 +295,7 @@ def test_scan_json_lists_errors_with_paths(
     assert result["frames"] == 6
     assert result["read"] == 5
     assert result["error_count"] == 1
-    assert result["errors"][0]["index"] == 4
+    assert (result["errors"][0]["position"], result["errors"][0]["number"]) == (4, 5)
     assert result["errors"][0]["path"] == str(bad)
     assert result["stats"]["requests"] == 6
 
@@ -303,7 +307,7 @@ def test_scan_reverse_meets_later_files_first(
     corrupt(sequence / "5.png")
     assert main(["scan", str(sequence), "--reverse", "--json", "--quiet"]) == 1
     errors = json.loads(capsys.readouterr().out)["errors"]
-    assert [e["index"] for e in errors] == [4, 1]
+    assert [e["position"] for e in errors] == [4, 1]
 
 
 def test_scan_start_and_stop_select_indices(
@@ -314,23 +318,65 @@ def test_scan_start_and_stop_select_indices(
     assert "scanned 3 frames" in capsys.readouterr().out
 
 
-def test_scan_of_template_starts_at_1_without_file_0_and_stops_at_first_missing(
+def test_scan_of_template_reads_from_its_lowest_file_number_to_its_highest(
     sequence: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main(["scan", str(sequence / "{}.png"), "--json", "--quiet"]) == 0
     result = json.loads(capsys.readouterr().out)
-    assert result["frames"] == 6
-    assert result["error_count"] == 0
+    assert (result["frames"], result["first"], result["last"]) == (
+        6,
+        "1.png (file 1)",
+        "6.png (file 6)",
+    )
+    assert (result["error_count"], result["missing_count"]) == (0, 0)
 
 
-def test_scan_of_template_with_stop_reports_missing_files(
+def test_scan_of_template_with_stop_past_the_last_file_reports_them_missing(
     sequence: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main(["scan", str(sequence / "{}.png"), "--stop", "9", "--json", "--quiet"]) == 1
-    errors = json.loads(capsys.readouterr().out)["errors"]
-    assert [e["index"] for e in errors] == [7, 8]
-    assert errors[0]["path"] == str(sequence / "7.png")
-    assert errors[0]["error"].startswith("FileNotFoundError")
+    result = json.loads(capsys.readouterr().out)
+    assert (result["missing"], result["error_count"]) == ([[7, 8]], 0)
+
+
+def test_scan_of_template_says_how_to_scan_past_its_last_file(
+    sequence: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["scan", str(sequence / "{}.png"), "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "the scan ended at 6.png (file 6), the highest file number" in out
+    assert "to scan past it, give --stop N" in out
+
+
+def test_scan_of_template_in_reverse_starts_at_its_last_file(
+    sequence: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    corrupt(sequence / "6.png")
+    corrupt(sequence / "2.png")
+    assert main(["scan", str(sequence / "{}.png"), "--reverse", "--json", "--quiet"]) == 1
+    assert [e["number"] for e in json.loads(capsys.readouterr().out)["errors"]] == [6, 2]
+
+
+@pytest.mark.parametrize("form", ["directory", "glob", "template"])
+def test_scan_reports_a_missing_file_number_and_returns_1(
+    form: str, sequence: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (sequence / "3.png").unlink()
+    (sequence / "4.png").unlink()
+    source = {"directory": sequence, "glob": sequence / "*.png", "template": sequence / "{}.png"}
+    assert main(["scan", str(source[form]), "--quiet"]) == 1
+    out = capsys.readouterr().out
+    assert "read: 4, errors: 0, missing: 2" in out
+    assert "missing file numbers: 3-4" in out
+
+
+def test_unquoted_glob_says_to_quote_it(sequence: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    paths = [str(path) for path in sorted(sequence.iterdir())]
+    assert main(["scan", *paths]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "got 6 paths for SOURCE: the shell expanded a glob pattern; quote it, as in: " in err
+    assert f"prefetcher scan '{sequence}/*.png'" in err
 
 
 def test_scan_of_one_file_reads_that_file(
@@ -344,10 +390,10 @@ def test_scan_interrupted_closes_loader_and_returns_130(
     sequence: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     before = non_daemon_threads()
-    real_tqdm = _scan.tqdm
+    real_progress = _cli_common.progress
 
-    def tqdm(*args: Any, **kwargs: Any) -> Any:
-        bar = real_tqdm(*args, **kwargs)
+    def progress(*args: Any, **kwargs: Any) -> Any:
+        bar = real_progress(*args, **kwargs)
         done = 0
 
         def update(n: int = 1) -> None:
@@ -359,7 +405,7 @@ def test_scan_interrupted_closes_loader_and_returns_130(
         bar.update = update
         return bar
 
-    monkeypatch.setattr(_scan, "tqdm", tqdm)
+    monkeypatch.setattr(_scan, "progress", progress)
     assert main(["scan", str(sequence), "--quiet"]) == 130
     captured = capsys.readouterr()
     assert captured.err == "prefetcher scan: interrupted\n"
@@ -378,7 +424,6 @@ def test_scan_as_subprocess_exits_1_and_names_corrupt_file(sequence: Path) -> No
 # --- bad input: one line on stderr, status 2 (command line) or 1 (while running) ------------------
 
 BAD_INPUT = {
-    "no command": ([], 2, "required: COMMAND"),
     "unknown command": (["frobnicate"], 2, "invalid choice: 'frobnicate'"),
     "frames 0": (["demo", "--frames", "0"], 2, "argument --frames: must be >= 1, got '0'"),
     "frames not a number": (["demo", "--frames", "x"], 2, "must be a whole number, got 'x'"),
@@ -413,15 +458,14 @@ def bad_sources(root: Path, write_image: WriteImage) -> dict[str, tuple[list[str
     missing = str(root / "missing")
     seq = str(root / "seq")
     return {
-        "missing directory": (["scan", missing], 1, f"No such directory: '{missing}'"),
-        "empty directory": (["scan", str(root / "empty")], 1, "No image files in directory"),
-        "glob matching nothing": (["scan", seq + "/*.tif"], 1, "No files match the glob"),
-        "bad template": (["scan", seq + "/{}{}.png"], 2, "must have one field"),
+        "missing directory": (["scan", missing], 2, f"No such directory: '{missing}'"),
+        "empty directory": (["scan", str(root / "empty")], 2, "No image files in directory"),
+        "glob matching nothing": (["scan", seq + "/*.tif"], 2, "No files match the glob"),
+        "bad template": (["scan", seq + "/{}{}.png"], 2, "has 2 fields"),
         "no file 0 or 1": (["scan", str(root / "empty" / "{}.png")], 1, "nothing to scan"),
         "start past the end": (["scan", seq, "--start", "5"], 2, "past the end of the sequence"),
         "stop before start": (["scan", seq, "--start", "1", "--stop", "0"], 2, "before --start"),
-        "reverse template": (["scan", seq + "/{}.png", "--reverse"], 2, "--reverse needs --stop"),
-        "missing demo source": (["demo", "--source", missing], 1, "--source: No such directory"),
+        "missing demo source": (["demo", "--source", missing], 2, "--source: No such directory"),
         "template demo source": (["demo", "--source", seq + "/{}.png"], 2, "has no end"),
     }
 
@@ -436,7 +480,6 @@ def bad_sources(root: Path, write_image: WriteImage) -> dict[str, tuple[list[str
         "no file 0 or 1",
         "start past the end",
         "stop before start",
-        "reverse template",
         "missing demo source",
         "template demo source",
     ],
@@ -455,7 +498,7 @@ def test_bad_source_is_one_line_without_traceback(
 def test_debug_shows_traceback_of_an_error(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["--debug", "scan", str(tmp_path / "missing")]) == 1
+    assert main(["--debug", "scan", str(tmp_path / "missing")]) == 2
     err = capsys.readouterr().err
     assert "Traceback" in err
     assert err.rstrip().endswith(f"No such directory: '{tmp_path / 'missing'}'")
@@ -463,8 +506,23 @@ def test_debug_shows_traceback_of_an_error(
 
 def test_bad_input_as_subprocess_is_one_line_and_status(tmp_path: Path) -> None:
     done = run_subprocess("scan", str(tmp_path / "missing"))
-    assert done.returncode == 1
+    assert done.returncode == 2
     assert done.stderr == f"prefetcher scan: error: No such directory: '{tmp_path / 'missing'}'\n"
+
+
+def test_prefetcher_alone_prints_the_help(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.startswith("usage: prefetcher")
+    assert "demo" in captured.out
+    assert captured.err == ""
+
+
+def test_demo_prints_its_settings_with_the_table_on_stdout(private_tempdir: Path) -> None:
+    done = run_subprocess("demo", "--frames", "4", "--latency", "0", "--work", "0", "--quiet")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("4 frames (generated 1024x768 PNGs), forward order")
+    assert done.stderr == ""
 
 
 # --- version, help --------------------------------------------------------------------------------
@@ -503,7 +561,7 @@ def test_view_passes_its_options_to_the_viewer(
         calls.append((source, start, ahead, workers))
         return 0
 
-    monkeypatch.setitem(sys.modules, "prefetcher._viewer", types.SimpleNamespace(run=run))
+    monkeypatch.setitem(sys.modules, "prefetcher.viewer", types.SimpleNamespace(run=run))
     monkeypatch.setenv("QT_QPA_PLATFORM", "offscreen")
     argv = ["view", str(sequence), "--start", "3", "--ahead", "5", "--workers", "2"]
     assert main(argv) == 0
@@ -513,7 +571,7 @@ def test_view_passes_its_options_to_the_viewer(
 def test_view_without_qt_says_how_to_install_it(
     monkeypatch: pytest.MonkeyPatch, sequence: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    for name in [m for m in sys.modules if m.startswith(("prefetcher._viewer", "prefetcher.qt"))]:
+    for name in [m for m in sys.modules if m.startswith(("prefetcher.viewer", "prefetcher.qt"))]:
         monkeypatch.delitem(sys.modules, name)
     # Other test modules may have imported Qt already: hide every Qt module, submodules too, so
     # that "from qtpy.QtCore import ..." raises ImportError instead of opening a real window.
@@ -522,7 +580,26 @@ def test_view_without_qt_says_how_to_install_it(
     assert main(["view", str(sequence)]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1
-    assert "pip install 'prefetcher[qt]'" in err
+    assert "pip install '.[qt]'" in err
+
+
+def test_view_with_qt_but_without_a_system_library_names_the_debian_package(
+    monkeypatch: pytest.MonkeyPatch, sequence: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    real_import = importlib.import_module
+
+    def import_module(name: str, package: str | None = None) -> types.ModuleType:
+        if name == "prefetcher.viewer":  # what PyQt5 raises on a machine without libGL
+            message = "libGL.so.1: cannot open shared object file: No such file or directory"
+            raise ImportError(message, name="PyQt5.QtGui")
+        return real_import(name, package)
+
+    monkeypatch.setattr(importlib, "import_module", import_module)
+    assert main(["view", str(sequence)]) == 1
+    assert capsys.readouterr().err == (
+        "prefetcher view: error: Qt cannot be imported: missing libGL.so.1; on Debian or Ubuntu: "
+        "sudo apt-get install libgl1\n"
+    )
 
 
 def test_demo_and_scan_do_not_import_qt(sequence: Path) -> None:
@@ -546,7 +623,7 @@ def test_view_without_display_says_so_instead_of_aborting(
     def run(source: str, **options: Any) -> int:
         raise AssertionError("the viewer must not start without a display")
 
-    monkeypatch.setitem(sys.modules, "prefetcher._viewer", types.SimpleNamespace(run=run))
+    monkeypatch.setitem(sys.modules, "prefetcher.viewer", types.SimpleNamespace(run=run))
     for name in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setattr(sys, "platform", "linux")
@@ -554,6 +631,25 @@ def test_view_without_display_says_so_instead_of_aborting(
     assert capsys.readouterr().err == (
         "prefetcher view: error: no display to open a window on (DISPLAY is not set)\n"
     )
+
+
+def test_view_where_qt_cannot_start_says_why_in_one_line_instead_of_aborting(
+    sequence: Path,
+) -> None:
+    pytest.importorskip("qtpy")
+    # An X display nobody serves: Qt's xcb plugin would abort the process.
+    env = {**os.environ, "DISPLAY": ":1234", "QT_QPA_PLATFORM": "xcb"}
+    done = subprocess.run(
+        [sys.executable, "-m", "prefetcher", "view", str(sequence)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+    assert (done.returncode, done.stdout) == (1, "")
+    assert done.stderr.count("\n") == 1, done.stderr
+    assert done.stderr.startswith("prefetcher view: error: Qt cannot start: ")
+    assert ":1234" in done.stderr
 
 
 def test_view_of_missing_directory_is_one_line(tmp_path: Path) -> None:
@@ -566,6 +662,33 @@ def test_view_of_missing_directory_is_one_line(tmp_path: Path) -> None:
         timeout=30,
         env={**os.environ, "QT_QPA_PLATFORM": "offscreen"},
     )
-    assert done.returncode == 1
+    assert done.returncode == 2
     assert done.stderr.splitlines()[-1] == f"prefetcher view: error: No such directory: '{missing}'"
     assert "Traceback" not in done.stderr
+
+
+def test_scan_without_tqdm_works_with_no_progress_bar(sequence: Path) -> None:
+    # tqdm is the cli extra's: a plain `pip install .` has no progress bars but every command.
+    script = (
+        "import sys\n"
+        "sys.modules['tqdm'] = None  # as if it were not installed\n"
+        "from prefetcher._cli import main\n"
+        f"sys.exit(main(['scan', {str(sequence)!r}]))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=30
+    )
+    assert (done.returncode, done.stderr) == (0, "")
+    assert "read: 6, errors: 0, missing: 0" in done.stdout
+
+
+def test_scan_of_template_that_cannot_be_listed_walks_to_the_first_missing_file(
+    tmp_path: Path, write_image: WriteImage, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The number in a directory name: no one listing finds the files, so the scan tries them.
+    for n in (1, 2, 3, 5):
+        write_image(tmp_path / f"run{n}" / "frame.png", n)
+    assert main(["scan", str(tmp_path / "run{}" / "frame.png"), "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "scanned 3 frames" in out
+    assert "the scan stopped at the first missing file after frame.png (file 3)" in out

@@ -7,10 +7,22 @@ from types import ModuleType
 
 import pytest
 
-from prefetcher import _loader, _sizeof, _slow_share, _stats
+from prefetcher import (
+    _aio,
+    _loader,
+    _notes,
+    _planning,
+    _pool,
+    _retry,
+    _sizeof,
+    _slow_share,
+    _stats,
+)
 
 
-@pytest.mark.parametrize("module", [_loader, _stats, _sizeof, _slow_share])
+@pytest.mark.parametrize(
+    "module", [_aio, _loader, _notes, _planning, _pool, _retry, _sizeof, _slow_share, _stats]
+)
 def test_docstring_examples_run(module: ModuleType) -> None:
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0

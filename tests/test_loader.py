@@ -1,4 +1,4 @@
-"""The behaviour of PrefetchingLoader, one behaviour per test (numbers refer to issue 3)."""
+"""The behaviour of PrefetchingLoader, one behaviour per test."""
 
 from __future__ import annotations
 
@@ -9,14 +9,25 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 import traceback
 import weakref
+from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
 import pytest
-from loader_support import WAIT, RecordingExecutor, RecordingLoad, loader_threads, wait_until
+from loader_support import (
+    WAIT,
+    LockProbe,
+    ProbedExecutor,
+    ProbedKeys,
+    RecordingExecutor,
+    RecordingLoad,
+    loader_threads,
+    wait_until,
+)
 from PIL import Image
 
 from prefetcher import LoaderClosedError, LoaderStats, PrefetchingLoader
@@ -36,14 +47,31 @@ def no_loader_thread_left_behind() -> Any:
     wait_until(lambda: not loader_threads())
 
 
-def held(loader: PrefetchingLoader[Any, Any]) -> set[int]:
-    with loader._lock:
-        return set(loader._entries)
+def scheduled(load: RecordingLoad, **options: Any) -> Callable[..., set[int]]:
+    """Run requests on a loader over KEYS; return the indices handed to its executor by then."""
+
+    def run(*requests: int) -> set[int]:
+        executor = RecordingExecutor(max_workers=8)
+        try:
+            with PrefetchingLoader(load, KEYS, executor=executor, **options) as loader:
+                for n in requests:
+                    loader.get(n, timeout=WAIT)
+                return {KEYS.index(key) for key in executor.submitted}
+        finally:
+            executor.shutdown()
+
+    return run
 
 
-def queued(loader: PrefetchingLoader[Any, Any]) -> list[int]:
-    with loader._lock:
-        return [e.index for e in loader._queue]
+def held(loader: PrefetchingLoader[Any, Any], candidates: Iterable[int]) -> set[int]:
+    """The candidates the loader serves from memory, asked for in order (ahead=0 loaders only)."""
+    found = set()
+    for n in candidates:
+        before = loader.stats().hits
+        loader.get(n, timeout=WAIT)
+        if loader.stats().hits > before:
+            found.add(n)
+    return found
 
 
 # 1. get returns the item; memory hits do not load again; one load for many waiters.
@@ -84,63 +112,47 @@ def test_many_threads_asking_for_a_loading_item_cause_one_load(load: RecordingLo
 
 def test_get_schedules_the_next_items_forward_before_returning(load: RecordingLoad) -> None:
     gate = load.gate(*KEYS[1:])
-    with PrefetchingLoader(load, KEYS, ahead=3) as loader:
+    executor = RecordingExecutor(max_workers=8)
+    with PrefetchingLoader(load, KEYS, ahead=3, executor=executor) as loader:
         loader.get(0)
-        assert held(loader) == {0, 1, 2, 3}
+        assert executor.submitted == ["0.png", "1.png", "2.png", "3.png"]
         assert loader.stats().pending == 3
-        wait_until(lambda: sorted(load.calls) == ["0.png", "1.png", "2.png", "3.png"])
         gate.set()
+    executor.shutdown()
 
 
 def test_request_schedules_the_read_ahead_too(load: RecordingLoad) -> None:
     gate = load.gate(*KEYS)
-    with PrefetchingLoader(load, KEYS, ahead=2) as loader:
+    executor = RecordingExecutor(max_workers=8)
+    with PrefetchingLoader(load, KEYS, ahead=2, executor=executor) as loader:
         loader.request(10)
-        assert held(loader) == {10, 11, 12}
+        assert executor.submitted == ["10.png", "11.png", "12.png"]
         gate.set()
+    executor.shutdown()
 
 
 def test_first_request_reads_forward(load: RecordingLoad) -> None:
-    with PrefetchingLoader(load, KEYS, ahead=2) as loader:
-        loader.get(50)
-        assert held(loader) == {50, 51, 52}
+    assert scheduled(load, ahead=2)(50) == {50, 51, 52}
 
 
 def test_a_first_request_for_the_last_item_reads_backward(load: RecordingLoad) -> None:
-    with PrefetchingLoader(load, KEYS, ahead=2) as loader:
-        loader.get(99)
-        assert held(loader) == {97, 98, 99}
+    assert scheduled(load, ahead=2)(99) == {97, 98, 99}
 
 
 def test_a_step_back_turns_the_read_ahead_backward(load: RecordingLoad) -> None:
-    with PrefetchingLoader(load, KEYS, ahead=2) as loader:
-        loader.get(50)
-        loader.get(49)
-        assert {47, 48} <= held(loader)
-        assert loader.request(48).result(WAIT) == ("item", "48.png")
-        wait_until(lambda: load.count("47.png") == 1)
+    assert scheduled(load, ahead=2)(50, 49) == {47, 48, 49, 50, 51, 52}
 
 
 def test_a_step_forward_again_turns_the_read_ahead_forward(load: RecordingLoad) -> None:
-    with PrefetchingLoader(load, KEYS, ahead=1) as loader:
-        loader.get(50)
-        loader.get(49)
-        loader.get(50)
-        assert 51 in held(loader)
+    assert scheduled(load, ahead=1)(50, 49, 50) == {48, 49, 50, 51}
 
 
 def test_read_ahead_stops_at_the_end_of_the_keys(load: RecordingLoad) -> None:
-    with PrefetchingLoader(load, KEYS, ahead=5) as loader:
-        loader.get(98)
-        assert held(loader) == {98, 99}
+    assert scheduled(load, ahead=5)(98) == {98, 99}
 
 
 def test_backward_read_ahead_stops_at_zero(load: RecordingLoad) -> None:
-    with PrefetchingLoader(load, ahead=5) as loader:
-        loader.get(3)
-        loader.get(2)
-        assert {0, 1, 2} <= held(loader)
-        assert min(held(loader)) == 0
+    assert scheduled(load, ahead=5)(3, 2) == {0, 1, 2, 3, 4, 5, 6, 7, 8}
 
 
 def test_ahead_zero_loads_only_what_is_requested(load: RecordingLoad) -> None:
@@ -157,7 +169,8 @@ def test_get_does_not_wait_for_prefetches(load: RecordingLoad) -> None:
     gate = load.gate("1.png", "2.png")
     with PrefetchingLoader(load, KEYS, ahead=2) as loader:
         assert loader.get(0, timeout=WAIT) == ("item", "0.png")
-        assert not gate.is_set()
+        # Both prefetches are held at their gate: get returned without them.
+        assert loader.stats().loads_completed == 1
         gate.set()
 
 
@@ -169,7 +182,7 @@ def test_a_requested_item_jumps_ahead_of_queued_prefetches(load: RecordingLoad) 
     with PrefetchingLoader(load, KEYS, ahead=4, max_workers=1) as loader:
         loader.get(0)
         assert load.started("1.png").wait(WAIT)  # 1 runs, 2..4 wait in the loader's queue
-        assert queued(loader) == [2, 3, 4]
+        assert loader.stats().pending == 4
         future = loader.request(3)
         gate.set()
         assert future.result(WAIT) == ("item", "3.png")
@@ -182,13 +195,14 @@ def test_a_jump_cancels_queued_prefetches_outside_the_new_window(load: Recording
         loader.get(0)
         assert load.started("1.png").wait(WAIT)
         future = loader.request(50)
-        assert queued(loader) == [51, 52, 53, 54]
+        assert loader.stats().prefetches_cancelled == 3
         gate.set()
         assert future.result(WAIT) == ("item", "50.png")
         assert loader.stats().prefetches_cancelled == 3
         wait_until(lambda: loader.stats().pending == 0)
         assert not {"2.png", "3.png", "4.png"} & set(load.calls)
         assert load.calls[:3] == ["0.png", "1.png", "50.png"]
+        assert sorted(load.calls[3:]) == ["51.png", "52.png", "53.png", "54.png"]
 
 
 def test_a_running_prefetch_outside_the_new_window_finishes_and_is_kept(
@@ -212,8 +226,8 @@ def test_the_loader_hands_the_executor_no_more_than_max_workers_prefetches(
     executor = RecordingExecutor(max_workers=8)
     with PrefetchingLoader(load, KEYS, ahead=6, max_workers=2, executor=executor) as loader:
         loader.get(0)
-        assert queued(loader) == [3, 4, 5, 6]
         assert sorted(executor.submitted) == ["0.png", "1.png", "2.png"]
+        assert loader.stats().pending == 6
         gate.set()
         wait_until(lambda: loader.stats().loads_completed == 7)
     assert executor.peak_outstanding <= 2
@@ -235,25 +249,29 @@ def test_never_more_than_cache_size_plus_ahead_entries_are_held() -> None:
     most_held = 0
     loader: PrefetchingLoader[int, int]
 
+    def entries(stats: LoaderStats) -> int:
+        return stats.cached + stats.pending
+
     def load(n: int) -> int:
         nonlocal most_held
-        most_held = max(most_held, len(held(loader)))
+        most_held = max(most_held, entries(loader.stats()))
         return n
 
     with PrefetchingLoader(load, cache_size=3, ahead=2) as loader:
         for n in [*range(20), *range(19, -1, -1), 50, 7, 70, 71, 30, 29]:
             loader.get(n)
-            assert len(held(loader)) <= 5
+            assert entries(loader.stats()) <= 5
         wait_until(lambda: loader.stats().pending == 0)
-    assert 0 < most_held <= 5
+    assert 3 <= most_held <= 5
 
 
 def test_the_least_recently_requested_item_is_evicted_first(load: RecordingLoad) -> None:
     with PrefetchingLoader(load, KEYS, cache_size=3, ahead=0) as loader:
         for n in (0, 1, 2, 0, 3):
             loader.get(n)
-        assert held(loader) == {0, 2, 3}
         assert loader.stats().evictions == 1
+        assert held(loader, [0, 2, 3]) == {0, 2, 3}
+        assert held(loader, [1]) == set()
 
 
 class Frame:
@@ -282,32 +300,37 @@ def test_an_evicted_item_is_freed_at_once_without_the_cycle_collector() -> None:
             for n in range(1, 6):
                 loader.get(n)
             wait_until(lambda: loader.stats().pending == 0)
-            assert 0 not in held(loader)
+            assert loader.stats().evictions >= 1
             assert first() is None
     finally:
         gc.enable()
 
 
 def test_max_bytes_evicts_completed_items_until_they_fit() -> None:
-    with PrefetchingLoader(lambda n: bytes(100), cache_size=10, ahead=0, max_bytes=250) as loader:
+    def hundred_bytes(n: int) -> bytes:
+        return bytes(100)
+
+    with PrefetchingLoader(hundred_bytes, cache_size=10, ahead=0, max_bytes=250) as loader:
         for n in range(4):
             loader.get(n)
-        assert held(loader) == {2, 3}
+        assert held(loader, [3, 2]) == {2, 3}
+        assert held(loader, [0, 1]) == set()
 
 
 def test_an_item_larger_than_max_bytes_is_returned_but_not_kept() -> None:
-    with PrefetchingLoader(lambda n: bytes(n), ahead=0, max_bytes=100) as loader:
+    with PrefetchingLoader(bytes, ahead=0, max_bytes=100) as loader:
         assert len(loader.get(500)) == 500
-        assert held(loader) == set()
+        assert loader.stats().cached == 0
         assert len(loader.get(50)) == 50
-        assert held(loader) == {50}
+        assert held(loader, [50, 500]) == {50}
 
 
 def test_sizeof_is_used_for_max_bytes() -> None:
     with PrefetchingLoader(str, ahead=0, max_bytes=10, sizeof=lambda item: 4) as loader:
         for n in range(5):
             loader.get(n)
-        assert held(loader) == {3, 4}
+        assert held(loader, [4, 3]) == {3, 4}
+        assert held(loader, [0, 1, 2]) == set()
 
 
 @pytest.mark.parametrize(
@@ -361,10 +384,10 @@ def test_a_failed_prefetch_raises_nothing_unless_requested() -> None:
         loader.get(0)
         wait_until(lambda: loader.stats().loads_failed == 1)
         loader.get(2)
-        assert held(loader) >= {0, 2}
-        assert 1 not in held(loader)
+        assert loader.stats().cached >= 2
         with pytest.raises(ValueError):
             loader.get(1)
+        assert load.count("1.png") == 2
 
 
 def test_the_loader_keeps_working_for_other_indices_after_a_failure() -> None:
@@ -409,7 +432,7 @@ def test_a_non_integer_index_raises_type_error(load: RecordingLoad, index: Any) 
 
 def test_numpy_integers_are_valid_indices(load: RecordingLoad) -> None:
     with PrefetchingLoader(load, KEYS, ahead=0) as loader:
-        assert loader.get(np.int64(3)) == ("item", "3.png")  # type: ignore[arg-type]
+        assert loader.get(np.int64(3)) == ("item", "3.png")
 
 
 @pytest.mark.parametrize(
@@ -472,9 +495,14 @@ def test_close_waits_for_running_loads_and_leaves_no_thread(load: RecordingLoad)
     loader = PrefetchingLoader(load, KEYS, ahead=1)
     loader.get(0)
     assert load.started("1.png").wait(WAIT)
-    threading.Timer(0.05, gate.set).start()  # opens the gate while close() waits
-    loader.close(wait=True)
-    assert gate.is_set()
+    closer = threading.Thread(target=loader.close, kwargs={"wait": True})
+    closer.start()
+    closer.join(0.05)
+    assert closer.is_alive()  # held by the running load of item 1
+    gate.set()
+    closer.join(WAIT)
+    assert not closer.is_alive()
+    assert loader.stats().loads_completed == 2
     assert loader_threads() == []
 
 
@@ -555,10 +583,10 @@ def test_close_cancels_what_a_callers_executor_has_not_started(load: RecordingLo
         loader.request(0)
         assert load.started("0.png").wait(WAIT)
         waiting = loader.request(1)
-        threading.Timer(0.05, gate.set).start()
-        loader.close()
+        loader.close(wait=False)
         with pytest.raises(LoaderClosedError):
             waiting.result(WAIT)
+        gate.set()
     assert "1.png" not in load.calls
 
 
@@ -598,7 +626,7 @@ def test_a_program_that_forgets_close_still_exits() -> None:
 def test_a_process_pool_executor_works_with_a_picklable_load() -> None:
     with (
         ProcessPoolExecutor(2) as executor,
-        PrefetchingLoader(operator.neg, ahead=2, executor=executor) as loader,
+        PrefetchingLoader[int, int](operator.neg, ahead=2, executor=executor) as loader,
     ):
         assert [loader.get(n, timeout=30) for n in range(5)] == [0, -1, -2, -3, -4]
 
@@ -620,8 +648,11 @@ def test_stats_count_hits_waits_and_misses(load: RecordingLoad) -> None:
         loader.get(0)  # miss
         loader.get(0)  # hit
         assert load.started("1.png").wait(WAIT)
-        threading.Timer(0.05, gate.set).start()
-        loader.get(1)  # wait: it was being prefetched
+        with ThreadPoolExecutor(1) as pool:
+            waiting = pool.submit(loader.get, 1)  # a wait: it is being prefetched
+            wait_until(lambda: loader.stats().requests == 3)
+            gate.set()
+            assert waiting.result(WAIT) == ("item", "1.png")
         stats = loader.stats()
     assert (stats.requests, stats.hits, stats.waits, stats.misses) == (3, 1, 1, 1)
     assert stats.wait_seconds > 0
@@ -654,50 +685,82 @@ def test_stats_snapshots_are_frozen(load: RecordingLoad) -> None:
 # 12. the lock is never held while calling user code or waiting.
 
 
-def test_load_runs_without_the_loader_lock() -> None:
-    loader: PrefetchingLoader[int, bool]
-
-    def load(n: int) -> bool:
-        acquired = loader._lock.acquire(timeout=WAIT)
-        loader._lock.release()
-        return acquired
-
-    with PrefetchingLoader(load, ahead=2) as loader:
-        assert all(loader.get(n) for n in range(5))
+@pytest.fixture
+def probe() -> LockProbe:
+    return LockProbe()
 
 
-def test_sizeof_runs_without_the_loader_lock() -> None:
-    loader: PrefetchingLoader[int, int]
+def test_keys_are_read_without_the_loader_lock(probe: LockProbe, load: RecordingLoad) -> None:
+    keys = ProbedKeys(probe, KEYS)
+    with probe.loader_type(load, keys, ahead=2) as loader:
+        for n in (0, 1, 2, 10, -1):
+            loader.get(n, timeout=WAIT)
+    assert {"keys[n]", "len(keys)"} <= set(probe.checks)
+    assert probe.violations == []
 
+
+def test_the_executor_is_called_without_the_loader_lock(
+    probe: LockProbe, load: RecordingLoad
+) -> None:
+    executor = ProbedExecutor(probe, max_workers=4)
+    with probe.loader_type(load, KEYS, ahead=3, max_workers=2, executor=executor) as loader:
+        for n in (0, 1, 2, 3, 50, 49):
+            loader.get(n, timeout=WAIT)
+        wait_until(lambda: loader.stats().pending == 0)
+    executor.shutdown()
+    assert probe.checks.count("executor.submit") >= 6
+    assert probe.violations == []
+
+
+def test_load_runs_without_the_loader_lock(probe: LockProbe) -> None:
+    def load(n: int) -> int:
+        probe.check("load")
+        return n
+
+    with probe.loader_type(load, ahead=2) as loader:
+        assert [loader.get(n, timeout=WAIT) for n in range(5)] == [0, 1, 2, 3, 4]
+    assert probe.violations == []
+
+
+def test_sizeof_runs_without_the_loader_lock(probe: LockProbe) -> None:
     def sizeof(item: int) -> int:
-        assert loader._lock.acquire(timeout=WAIT)
-        loader._lock.release()
+        probe.check("sizeof")
         return 1
 
-    with PrefetchingLoader(int, ahead=2, max_bytes=100, sizeof=sizeof) as loader:
-        assert [loader.get(n) for n in range(4)] == [0, 1, 2, 3]
+    with probe.loader_type(int, ahead=2, max_bytes=100, sizeof=sizeof) as loader:
+        assert [loader.get(n, timeout=WAIT) for n in range(4)] == [0, 1, 2, 3]
+    assert "sizeof" in probe.checks
+    assert probe.violations == []
 
 
-def test_done_callbacks_run_without_the_loader_lock(load: RecordingLoad) -> None:
-    acquired = concurrent.futures.Future[bool]()
-    with PrefetchingLoader(load, KEYS) as loader:
+def test_done_callbacks_run_without_the_loader_lock(probe: LockProbe, load: RecordingLoad) -> None:
+    gate = load.gate("3.png")
+    called = concurrent.futures.Future[None]()
 
-        def callback(_: object) -> None:
-            acquired.set_result(loader._lock.acquire(timeout=WAIT))
-            loader._lock.release()
+    def callback(_: object) -> None:
+        try:
+            probe.check("callback")
+            called.set_result(None)
+        except AssertionError as error:
+            called.set_exception(error)
 
-        loader.request(3).add_done_callback(callback)
-        assert acquired.result(WAIT)
+    with probe.loader_type(load, KEYS) as loader:
+        loader.request(3).add_done_callback(callback)  # runs in the worker that loads 3
+        gate.set()
+        called.result(WAIT)
+        loader.request(3).add_done_callback(callback)  # done already: runs here, at once
+    assert probe.violations == []
 
 
-def test_a_waiting_get_does_not_hold_the_loader_lock(load: RecordingLoad) -> None:
+def test_a_waiting_get_does_not_hold_the_loader_lock(probe: LockProbe, load: RecordingLoad) -> None:
     gate = load.gate("0.png")
-    with PrefetchingLoader(load, KEYS) as loader, ThreadPoolExecutor(1) as pool:
+    with probe.loader_type(load, KEYS) as loader, ThreadPoolExecutor(1) as pool:
         waiting = pool.submit(loader.get, 0)
         assert load.started("0.png").wait(WAIT)
         wait_until(lambda: loader.stats().requests == 1)
-        assert loader._lock.acquire(timeout=WAIT)
-        loader._lock.release()
+        (lock,) = probe.locks
+        assert lock.acquire(timeout=WAIT)  # a waiting get leaves the lock free
+        lock.release()
         gate.set()
         assert waiting.result(WAIT) == ("item", "0.png")
 
@@ -730,7 +793,7 @@ def test_invalidate_makes_the_next_get_load_again(load: RecordingLoad) -> None:
         loader.get(2)
         assert (load.count("1.png"), load.count("2.png")) == (2, 1)
         loader.invalidate()
-        assert held(loader) == set()
+        assert (loader.stats().cached, loader.stats().pending) == (0, 0)
         loader.get(2)
         assert load.count("2.png") == 2
 
@@ -739,9 +802,9 @@ def test_repr_shows_the_state(load: RecordingLoad) -> None:
     gate = load.gate("1.png", "2.png")
     with PrefetchingLoader(load, KEYS, ahead=2) as loader:
         loader.get(0)
-        assert repr(loader) == "<PrefetchingLoader ready=1 loading=2 ahead=2 closed=False>"
+        assert repr(loader) == "<PrefetchingLoader cached=1 pending=2 ahead=2 closed=False>"
         gate.set()
-    assert repr(loader) == "<PrefetchingLoader ready=0 loading=0 ahead=2 closed=True>"
+    assert repr(loader) == "<PrefetchingLoader cached=0 pending=0 ahead=2 closed=True>"
 
 
 def test_request_returns_a_future_that_cannot_be_cancelled(load: RecordingLoad) -> None:
@@ -752,3 +815,45 @@ def test_request_returns_a_future_that_cannot_be_cancelled(load: RecordingLoad) 
         gate.set()
         assert future.result(WAIT) == ("item", "0.png")
         assert loader.request(0).result(0) == ("item", "0.png")
+
+
+def test_a_repeated_request_does_not_reload_a_prefetch_evicted_for_its_size() -> None:
+    load = RecordingLoad()
+
+    def sizeof(item: tuple[str, int]) -> int:
+        return 1000 if item[1] == 1 else 1  # item 1 is larger than max_bytes: never kept
+
+    with PrefetchingLoader(load, ahead=1, max_bytes=100, sizeof=sizeof) as loader:
+        loader.get(0)
+        wait_until(lambda: loader.stats().pending == 0)
+        loader.get(0)  # a GUI repainting the same item
+        wait_until(lambda: loader.stats().pending == 0)
+        assert load.count(1) == 1
+
+
+def test_the_auto_window_measures_the_consumer_without_its_waits() -> None:
+    def load(n: int) -> int:
+        time.sleep(0.05)  # the share: every read takes 50 ms, the consumer no time at all
+        return n
+
+    with PrefetchingLoader(load, ahead="auto", max_ahead=8) as loader:
+        for n in range(6):
+            loader.get(n, timeout=WAIT)
+        # 50 ms of load against microseconds between requests asks for the deepest window;
+        # counting the waits as the consumer's time would ask for about 2.
+        assert loader.stats().ahead == 8
+
+
+def test_read_ahead_past_the_last_file_counts_as_missing_not_failed() -> None:
+    def load(n: int) -> int:
+        if n >= 3:
+            raise FileNotFoundError(2, "No such file", f"{n}.png")
+        return n
+
+    with PrefetchingLoader(load, ahead=2) as loader:
+        assert loader.get(2, timeout=WAIT) == 2  # reads ahead 3 and 4, which do not exist
+        wait_until(lambda: loader.stats().pending == 0)
+        assert (loader.stats().prefetches_missing, loader.stats().loads_failed) == (2, 0)
+        with pytest.raises(FileNotFoundError):
+            loader.get(3, timeout=WAIT)  # asked for: a failure
+        assert loader.stats().loads_failed == 1

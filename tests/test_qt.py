@@ -22,7 +22,9 @@ pytest.importorskip("pytestqt")
 import numpy as np
 from conftest import load_example
 from PIL import Image
-from qtpy.QtCore import QCoreApplication, QEvent, QObject, QThread, Signal
+
+# qtpy binds Signal inside an if/else on the binding, which mypy does not count as an export.
+from qtpy.QtCore import QCoreApplication, QEvent, QObject, QThread, Signal  # type: ignore[attr-defined]
 
 from prefetcher import LoaderClosedError, PrefetchingLoader
 from prefetcher.qt import QtPrefetcher, describe_error
@@ -126,12 +128,14 @@ def test_request_returns_while_the_load_is_still_running(
 def test_loaded_is_emitted_in_the_gui_thread(qtbot: Any, prefetcher: QtPrefetcher) -> None:
     recorder = Recorder(prefetcher)
     gui_thread = threading.get_ident()
-    slot_threads: list[QThread] = []
+    slot_threads: list[QThread | None] = []
     prefetcher.loaded.connect(lambda *_: slot_threads.append(QThread.currentThread()))
     with qtbot.waitSignal(prefetcher.current_loaded, timeout=WAIT_MS):
         prefetcher.request(3)
     assert recorder.threads == {gui_thread}
-    assert slot_threads == [QCoreApplication.instance().thread()]
+    app = QCoreApplication.instance()
+    assert app is not None
+    assert slot_threads == [app.thread()]
 
 
 def test_load_runs_in_a_worker_thread(
@@ -343,7 +347,7 @@ def test_repr_shows_current_pending_and_closed(prefetcher: QtPrefetcher, load: G
 
 def test_describe_error_includes_the_notes() -> None:
     exc = OSError("broken data")
-    exc.__notes__ = ["while loading item 3"]  # what add_note() does on Python 3.11+
+    exc.__notes__ = ["while loading item 3"]  # type: ignore[attr-defined]  # add_note() on 3.11+
     assert describe_error(exc) == "OSError: broken data (while loading item 3)"
 
 

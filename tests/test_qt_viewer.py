@@ -8,6 +8,8 @@ import os
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import pathlib
+import re
+import signal
 import subprocess
 import sys
 import threading
@@ -26,10 +28,10 @@ from qtpy.QtCore import QEvent, Qt, QTimer
 from qtpy.QtGui import QImage, QKeyEvent
 from qtpy.QtWidgets import QApplication
 
-from prefetcher import PrefetchingLoader
+from prefetcher import LoaderClosedError, PrefetchingLoader
 from prefetcher._images import load_image
-from prefetcher._sequence import open_sequence
-from prefetcher._viewer import ViewerWindow, run, to_qimage
+from prefetcher._sequence import ImageSequence, open_sequence
+from prefetcher.viewer import ViewerWindow, run, to_qimage
 
 WAIT = 10.0
 WAIT_MS = int(WAIT * 1000)
@@ -106,16 +108,19 @@ def paths(frames: pathlib.Path) -> list[str]:
 def as_array(image: QImage) -> np.ndarray[Any, Any]:
     image = image.convertToFormat(QImage.Format.Format_RGB888)
     width, height = image.width(), image.height()
-    bits = image.constBits()
-    if hasattr(bits, "setsize"):  # PyQt's sip.voidptr; PySide gives a sized memoryview
+    bits: Any = image.constBits()  # PyQt's sip.voidptr, or PySide's sized memoryview
+    if hasattr(bits, "setsize"):
         bits.setsize(image.sizeInBytes())
     rows = np.frombuffer(bits, np.uint8, image.sizeInBytes()).reshape(height, image.bytesPerLine())
-    return rows[:, : width * 3].reshape(height, width, 3).copy()
+    pixels: np.ndarray[Any, Any] = rows[:, : width * 3].reshape(height, width, 3).copy()
+    return pixels
 
 
 def on_screen(window: ViewerWindow) -> np.ndarray[Any, Any]:
     """What the window's label actually paints, as an RGB array."""
-    return as_array(window.centralWidget().grab().toImage())
+    widget = window.centralWidget()
+    assert widget is not None
+    return as_array(widget.grab().toImage())
 
 
 def shows_frame(window: ViewerWindow, n: int) -> bool:
@@ -201,34 +206,77 @@ def test_moves_stop_at_both_ends(qtbot: Any, open_viewer: Callable[..., ViewerWi
     assert window.index == FRAMES - 1
 
 
-def test_end_on_an_open_ended_template_stays_and_says_why(
+def test_end_on_a_template_goes_to_its_highest_file_number(
     qtbot: Any, frames: pathlib.Path, open_viewer: Callable[..., ViewerWindow]
 ) -> None:
     window = open_viewer(open_sequence(str(frames / "{}.png"), ahead=1), start=4)
-    press(qtbot, window, Qt.Key.Key_End, wait=False)
-    assert window.index == 4
-    assert "open-ended" in window.status_text()
+    press(qtbot, window, Qt.Key.Key_End)
+    assert window.index == FRAMES - 1
     assert window.count is None
 
 
-def test_home_on_an_open_ended_template_goes_back_to_the_start_index(
+def test_end_on_an_open_ended_loader_stays_and_says_why(
+    qtbot: Any, frames: pathlib.Path, open_viewer: Callable[..., ViewerWindow]
+) -> None:
+    loader: PrefetchingLoader[int, Image.Image] = PrefetchingLoader(
+        lambda n: load_image(frames / f"{n}.png"), ahead=1
+    )
+    window = open_viewer(loader, start=4)
+    press(qtbot, window, Qt.Key.Key_End, wait=False)
+    assert window.index == 4
+    assert "no known last file" in window.status_text()
+
+
+def test_template_opens_on_its_lowest_file_number(
+    qtbot: Any, tmp_path: pathlib.Path, open_viewer: Callable[..., ViewerWindow]
+) -> None:
+    (tmp_path / "from1").mkdir()
+    for n in (1, 2, 3):
+        Image.new("L", (8, 8), n).save(tmp_path / "from1" / f"{n}.png")
+    window = open_viewer(open_sequence(str(tmp_path / "from1" / "{}.png"), ahead=1))
+    qtbot.waitUntil(lambda: window.shown_index == 1, timeout=WAIT_MS)
+    assert window.status_text().startswith("1.png (file 1) · 8x8")
+
+
+def test_home_on_a_template_goes_back_to_its_lowest_file_number(
     qtbot: Any, frames: pathlib.Path, open_viewer: Callable[..., ViewerWindow]
 ) -> None:
     window = open_viewer(open_sequence(str(frames / "{}.png"), ahead=1), start=4)
     press(qtbot, window, Qt.Key.Key_PageDown)
     press(qtbot, window, Qt.Key.Key_Home)
-    assert window.index == 4
-    assert shows_frame(window, 4)
+    assert window.index == 0
+    assert shows_frame(window, 0)
 
 
-def test_status_bar_shows_index_file_name_and_from_memory(
+@pytest.mark.parametrize(
+    ("key", "modifier"),
+    [
+        (Qt.Key.Key_Escape, Qt.KeyboardModifier.NoModifier),
+        (Qt.Key.Key_Q, Qt.KeyboardModifier.NoModifier),
+        (Qt.Key.Key_Q, Qt.KeyboardModifier.ControlModifier),
+    ],
+    ids=["Esc", "Q", "Ctrl+Q"],
+)
+def test_quit_key_closes_the_window_and_its_loader(
+    qtbot: Any, key: Qt.Key, modifier: Qt.KeyboardModifier, open_viewer: Callable[..., ViewerWindow]
+) -> None:
+    window = open_viewer()
+    qtbot.waitUntil(lambda: window.shown_index == 0, timeout=WAIT_MS)
+    qtbot.keyClick(window, key, modifier)
+    assert not window.isVisible()
+    assert window.prefetcher.loader.stats() is not None
+    with pytest.raises(LoaderClosedError):
+        window.prefetcher.loader.get(0)
+
+
+def test_status_bar_shows_file_name_number_place_and_from_memory(
     qtbot: Any, open_viewer: Callable[..., ViewerWindow]
 ) -> None:
     window = open_viewer()
     press(qtbot, window, Qt.Key.Key_Right)
     press(qtbot, window, Qt.Key.Key_Left)  # frame 0 is still in the cache
     text = window.status_text()
-    assert text.startswith(f"index 0 of {FRAMES} · 0.png ·")
+    assert text.startswith(f"0.png (file 0) · 1 of {FRAMES} ·")
     assert text.endswith("from memory")
 
 
@@ -240,10 +288,10 @@ def test_status_bar_says_how_long_a_frame_that_was_not_ready_took(
     window = open_viewer(PrefetchingLoader(load, paths(frames), ahead=0))
     try:
         press(qtbot, window, Qt.Key.Key_PageDown, wait=False)
-        assert window.status_text() == f"index 10 of {FRAMES} · 10.png · loading…"
+        assert window.status_text() == f"10.png (file 10) · 11 of {FRAMES} · loading…"
         gate.set()
         qtbot.waitUntil(lambda: window.shown_index == 10, timeout=WAIT_MS)
-        assert window.status_text().startswith(f"index 10 of {FRAMES} · 10.png · ")
+        assert window.status_text().startswith(f"10.png (file 10) · 11 of {FRAMES} · ")
         assert " · waited " in window.status_text()
         assert window.status_text().endswith(" ms")
     finally:
@@ -332,18 +380,27 @@ def test_a_held_key_does_not_run_ahead_of_the_frame_still_loading(
 
 
 def test_the_gui_thread_never_calls_get(
-    qtbot: Any, frames: pathlib.Path, open_viewer: Callable[..., ViewerWindow]
+    qtbot: Any,
+    frames: pathlib.Path,
+    open_viewer: Callable[..., ViewerWindow],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    loader = open_sequence(str(frames), ahead=2)
+    calls_in_gui_thread: list[str] = []
+    real_get = ImageSequence.get
 
-    def forbidden(*args: Any, **kwargs: Any) -> Any:
-        raise AssertionError("the viewer called loader.get()")
+    def recording_get(self: Any, *args: Any, **kwargs: Any) -> Any:
+        if threading.current_thread() is threading.main_thread():
+            calls_in_gui_thread.append(f"get{args}")
+        return real_get(self, *args, **kwargs)
 
-    loader.get = forbidden  # type: ignore[method-assign]
-    window = open_viewer(loader)
+    # On the class: loader[n] looks __getitem__ up on the type, never on the instance.
+    monkeypatch.setattr(ImageSequence, "get", recording_get)
+    monkeypatch.setattr(ImageSequence, "__getitem__", recording_get)
+    window = open_viewer(open_sequence(str(frames), ahead=2))
     for key in (Qt.Key.Key_Right, Qt.Key.Key_PageDown, Qt.Key.Key_End, Qt.Key.Key_Home):
         press(qtbot, window, key)
     assert shows_frame(window, 0)
+    assert calls_in_gui_thread == []
 
 
 def test_closing_the_window_leaves_no_thread(
@@ -448,7 +505,11 @@ def test_viewer_windows_collected_in_reference_cycles_do_not_crash_python() -> N
 
 
 def test_a_loader_without_items_is_refused(qtbot: Any) -> None:
-    with PrefetchingLoader(load_image, []) as loader, pytest.raises(ValueError, match="no items"):
+    empty: list[str] = []
+    with (
+        PrefetchingLoader(load_image, empty) as loader,
+        pytest.raises(ValueError, match="no items"),
+    ):
         ViewerWindow(loader)
 
 
@@ -459,4 +520,69 @@ def test_pyqt5_viewer_example_measures_a_held_key(
     assert example.main(["--frames", "8", "--latency", "0", "--hold-right", "5"]) == 0
     report = capsys.readouterr().out.splitlines()[-1]
     assert report.startswith("held Right 5 times at 30/s: ")
-    assert "from memory" in report
+    shown, memory, ready_or_loading = held_key_figures(report)
+    # A frame "from memory" was ready when requested: a hit of the loader, or a wait whose load
+    # finished between the loader's lookup and the viewer's look at the future.
+    assert 1 <= shown <= 6
+    assert memory <= min(shown, ready_or_loading)
+
+
+def test_pyqt5_viewer_example_without_read_ahead_shows_nothing_from_memory(
+    qtbot: Any, capsys: pytest.CaptureFixture[str], no_thread_left: None
+) -> None:
+    example = load_example("pyqt5_viewer")
+    argv = ["--frames", "8", "--latency", "0.01", "--ahead", "0", "--hold-right", "3"]
+    assert example.main(argv) == 0
+    shown, memory, _ = held_key_figures(capsys.readouterr().out.splitlines()[-1])
+    assert (shown >= 1, memory) == (True, 0)
+
+
+def held_key_figures(report: str) -> tuple[int, int, int]:
+    """Frames shown, frames from memory, and loader hits + waits in a --hold-right report."""
+    pattern = r"(\d+) frames shown .* (\d+) from memory, .*hits (\d+), waits (\d+),"
+    match = re.search(pattern, report)
+    assert match is not None, report
+    shown, memory, hits, waits = (int(group) for group in match.groups())
+    return shown, memory, hits + waits
+
+
+CTRL_C_SCRIPT = """
+import signal, sys
+# A child gets the default SIGINT handler, even when its parent runs with SIGINT ignored.
+signal.signal(signal.SIGINT, signal.default_int_handler)
+from prefetcher import viewer
+from prefetcher._cli import main
+
+show = viewer.ViewerWindow.show
+
+def show_and_report(self):
+    self.frame_shown.connect(lambda n: print("shown", n, flush=True))
+    show(self)
+
+viewer.ViewerWindow.show = show_and_report
+sys.exit(main(["view", sys.argv[1]]))
+"""
+
+
+def test_one_ctrl_c_in_the_terminal_quits_the_viewer_with_130_and_no_traceback(
+    frames: pathlib.Path,
+) -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-c", CTRL_C_SCRIPT, str(frames)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "QT_QPA_PLATFORM": "offscreen"},
+    )
+    try:
+        assert process.stdout is not None
+        first = process.stdout.readline()  # "" at EOF, if the process died
+        assert first.startswith("shown"), first + process.stderr.read()[-2000:]  # type: ignore[union-attr]
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=WAIT)
+    finally:
+        process.kill()
+        process.wait(timeout=WAIT)
+    assert process.returncode == 130, err[-2000:]
+    assert "prefetcher view: interrupted" in err
+    assert "Traceback" not in err

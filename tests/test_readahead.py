@@ -1,4 +1,4 @@
-"""ahead="auto": the adaptive read-ahead window (issue 7)."""
+"""ahead="auto": the adaptive read-ahead window."""
 
 from __future__ import annotations
 
@@ -6,13 +6,15 @@ import math
 from typing import Any
 
 import pytest
-from loader_support import WAIT, RecordingLoad, wait_until
+from loader_support import WAIT, RecordingExecutor, RecordingLoad, wait_until
 
 from prefetcher import PrefetchingLoader
 from prefetcher._readahead import AdaptiveReadAhead
 
 
-def walk(policy: AdaptiveReadAhead, steps: list[int], *, ready: bool, every: float) -> list[int]:
+def walk(
+    policy: AdaptiveReadAhead, steps: list[int | None], *, ready: bool, every: float
+) -> list[int]:
     """Feed requests `every` seconds apart on a fake clock; return the windows."""
     windows = []
     now = 0.0
@@ -28,63 +30,63 @@ def test_the_window_starts_at_the_minimum() -> None:
 
 def test_the_window_grows_while_the_consumer_arrives_at_items_still_loading() -> None:
     policy = AdaptiveReadAhead(minimum=1, maximum=8)
-    windows = walk(policy, [None, 1, 1, 1, 1], ready=False, every=0.01)  # type: ignore[list-item]
+    windows = walk(policy, [None, 1, 1, 1, 1], ready=False, every=0.01)
     assert windows == [1, 1, 2, 3, 4]
 
 
 def test_a_single_step_does_not_grow_the_window_yet() -> None:
     policy = AdaptiveReadAhead(minimum=1, maximum=8)
     policy.on_load_finished(1.0)
-    assert walk(policy, [None, 1], ready=False, every=0.01) == [1, 1]  # type: ignore[list-item]
+    assert walk(policy, [None, 1], ready=False, every=0.01) == [1, 1]
 
 
 def test_the_window_moves_to_load_time_over_request_interval_plus_one() -> None:
     policy = AdaptiveReadAhead(minimum=1, maximum=8)
     policy.on_load_finished(0.035)
-    windows = walk(policy, [None, 1, 1, 1], ready=True, every=0.010)  # type: ignore[list-item]
+    windows = walk(policy, [None, 1, 1, 1], ready=True, every=0.010)
     assert windows[-1] == 5  # ceil(35 ms / 10 ms) + 1
 
 
 def test_a_backward_run_grows_the_window_too() -> None:
     policy = AdaptiveReadAhead(minimum=1, maximum=8)
-    assert walk(policy, [None, -1, -1], ready=False, every=0.01)[-1] == 2  # type: ignore[list-item]
+    assert walk(policy, [None, -1, -1], ready=False, every=0.01)[-1] == 2
 
 
 def test_the_window_never_passes_its_maximum() -> None:
     policy = AdaptiveReadAhead(minimum=1, maximum=4)
     policy.on_load_finished(10.0)
-    windows = walk(policy, [None] + [1] * 20, ready=False, every=0.001)  # type: ignore[list-item]
+    windows = walk(policy, [None, *[1] * 20], ready=False, every=0.001)
     assert max(windows) == 4
 
 
 def test_a_jump_out_of_a_run_splits_the_window_over_both_sides() -> None:
     policy = AdaptiveReadAhead(minimum=1, maximum=8)
-    walk(policy, [None, 1, 1, 1, 1], ready=False, every=0.01)  # type: ignore[list-item]
+    walk(policy, [None, 1, 1, 1, 1], ready=False, every=0.01)
     assert (policy.on_request(40, False, 1.0), policy.behind) == (2, 2)
 
 
 def test_a_jump_after_a_single_step_is_random_access() -> None:
     policy = AdaptiveReadAhead(minimum=1, maximum=8)
-    walk(policy, [None, 30, 1], ready=True, every=0.01)  # type: ignore[list-item]
+    walk(policy, [None, 30, 1], ready=True, every=0.01)
     assert (policy.on_request(40, False, 1.0), policy.behind) == (0, 0)
 
 
 def test_the_split_window_never_passes_the_maximum() -> None:
     policy = AdaptiveReadAhead(minimum=1, maximum=3)
-    walk(policy, [None, 1, 1, 1, 1], ready=False, every=0.01)  # type: ignore[list-item]
+    walk(policy, [None, 1, 1, 1, 1], ready=False, every=0.01)
     assert policy.on_request(40, False, 1.0) + policy.behind <= 3
 
 
 def test_a_jump_after_a_jump_is_random_access_and_reads_nothing_ahead() -> None:
     policy = AdaptiveReadAhead(minimum=1, maximum=8)
-    windows = walk(policy, [None, 17, -30, 5, 12], ready=False, every=0.01)  # type: ignore[list-item]
+    windows = walk(policy, [None, 17, -30, 5, 12], ready=False, every=0.01)
     assert windows == [1, 0, 0, 0, 0]
     assert policy.behind == 0
 
 
 def test_a_repeated_request_keeps_the_window() -> None:
     policy = AdaptiveReadAhead(minimum=1, maximum=8)
-    windows = walk(policy, [None, 1, 1, 1], ready=False, every=0.01)  # type: ignore[list-item]
+    windows = walk(policy, [None, 1, 1, 1], ready=False, every=0.01)
     assert policy.on_request(0, True, 1.0) == windows[-1] == 3
 
 
@@ -117,9 +119,9 @@ def test_the_loader_reads_both_sides_of_a_jump_out_of_a_run() -> None:
         half = math.ceil(loader.stats().ahead / 2)
         loader.get(500)
         assert loader.stats().ahead == half >= 2
-        with loader._lock:
-            for distance in range(1, half + 1):
-                assert {500 - distance, 500 + distance} <= set(loader._entries)
+        for distance in range(1, half + 1):
+            assert load.started(500 - distance).wait(WAIT)
+            assert load.started(500 + distance).wait(WAIT)
 
 
 def test_the_loader_window_drops_on_a_jump_and_random_access_reads_only_requests() -> None:
@@ -147,11 +149,19 @@ def test_the_auto_memory_bound_is_cache_size_plus_max_ahead() -> None:
     load = RecordingLoad()
     with PrefetchingLoader(load, cache_size=2, ahead="auto", max_ahead=3) as loader:
         gated_walk(loader, load, range(0, 10))
-        with loader._lock:
-            assert len(loader._entries) <= 5
+        stats = loader.stats()
+        assert stats.cached + stats.pending <= 5
 
 
-@pytest.mark.parametrize("max_ahead", [1, 2, 5])
-def test_the_default_workers_follow_max_ahead(max_ahead: int) -> None:
-    with PrefetchingLoader(str, ahead="auto", max_ahead=max_ahead) as loader:
-        assert loader._max_workers == max_ahead + 1
+@pytest.mark.parametrize("ahead", [1, 2, 5])
+def test_the_default_workers_leave_room_for_the_whole_window_and_a_request(ahead: int) -> None:
+    load = RecordingLoad()
+    gate = load.gate(*range(10))
+    executor = RecordingExecutor(max_workers=20)
+    with PrefetchingLoader(load, ahead=ahead, executor=executor) as loader:
+        loader.request(0)
+        assert executor.submitted == list(range(ahead + 1))
+        loader.request(1)  # a hit on a loading prefetch: nothing more may start
+        assert executor.submitted == list(range(ahead + 1))
+        gate.set()
+    executor.shutdown()

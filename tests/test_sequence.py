@@ -260,14 +260,73 @@ def test_empty_sequence_raises_value_error() -> None:
         open_sequence([])
 
 
-def test_template_with_a_named_field_raises_value_error(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="one field that takes the file number"):
-        open_sequence(str(tmp_path / "{name}.png"))
+def test_template_with_a_named_field_reads_file_n(tmp_path: Path, write_image: WriteImage) -> None:
+    write_image(tmp_path / "3.png", 3)
+    with open_sequence(str(tmp_path / "{n}.png")) as loader:
+        assert _value(loader.get(3, timeout=TIMEOUT)) == 3
+
+
+@pytest.mark.parametrize(
+    "field", ["{0.__class__.__name__}{0}", "{0[0]}", "{:>50000000}", "{}{}", "{!r}", "{:s}"]
+)
+def test_unsafe_template_raises_value_error_naming_it_before_reading(
+    tmp_path: Path, field: str
+) -> None:
+    template = str(tmp_path / f"{field}.png")
+    with pytest.raises(ValueError, match="template") as raised:
+        open_sequence(template)
+    assert repr(template)[1:-1] in str(raised.value)
+
+
+def test_printf_template_that_finds_nothing_says_how_to_write_it(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match=r"\{:05d\}, not %05d"):
+        open_sequence(str(tmp_path / "%05d.png"))
+
+
+def test_glob_that_matches_nothing_names_the_directory_it_looked_in(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match=f"looked in {tmp_path}"):
+        open_sequence(str(tmp_path / "*.png"))
+
+
+# -- numbering ---------------------------------------------------------------------------------
+
+
+def test_template_numbering_starts_at_its_lowest_existing_file(
+    tmp_path: Path, write_image: WriteImage
+) -> None:
+    for n in (1, 2, 3):
+        write_image(tmp_path / f"{n}.png", n)
+    with open_sequence(str(tmp_path / "{}.png")) as loader:
+        assert (loader.numbering.first_position, loader.numbering.last_position) == (1, 3)
+
+
+def test_template_numbering_lists_the_missing_numbers(
+    tmp_path: Path, write_image: WriteImage
+) -> None:
+    for n in (1, 2, 5, 7):
+        write_image(tmp_path / f"{n:03d}.png", n)
+    with open_sequence(str(tmp_path / "{:03d}.png")) as loader:
+        assert loader.numbering.missing == ((3, 4), (6, 6))
+
+
+def test_directory_numbering_names_file_and_number_of_each_position(
+    tmp_path: Path, write_image: WriteImage
+) -> None:
+    for n in (1, 2, 4):
+        write_image(tmp_path / f"{n}.png", n)
+    with open_sequence(str(tmp_path)) as loader:
+        numbering = loader.numbering
+        assert [numbering.label(i) for i in range(3)] == [
+            "1.png (file 1, position 0)",
+            "2.png (file 2, position 1)",
+            "4.png (file 4, position 2)",
+        ]
+        assert numbering.missing == ((3, 3),)
 
 
 def test_bytes_source_raises_type_error() -> None:
     with pytest.raises(TypeError, match="bytes"):
-        open_sequence(b"/data/run")  # type: ignore[call-overload]
+        open_sequence(b"/data/run")  # type: ignore[arg-type]
 
 
 def test_path_in_sequence_that_is_not_a_path_raises_type_error() -> None:

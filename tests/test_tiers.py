@@ -93,8 +93,8 @@ def test_chain_repr_shows_both_stages() -> None:
     loader.close()
 
     assert repr(loader) == (
-        "<TieredLoader decoded=(ready=0 loading=0 ahead=0) "
-        "raw=(ready=0 loading=0 ahead=0) closed=True>"
+        "<TieredLoader decoded=(cached=0 pending=0 ahead=0) "
+        "raw=(cached=0 pending=0 ahead=0) closed=True>"
     )
 
 
@@ -104,8 +104,8 @@ def test_chain_repr_counts_ready_items_of_each_stage() -> None:
     with chain(fetch, lambda data, key: data, ahead=0, cache_size=1) as loader:
         for n in range(3):
             loader.get(n, timeout=TIMEOUT)
-        assert "decoded=(ready=1 " in repr(loader)
-        assert "raw=(ready=3 " in repr(loader)
+        assert "decoded=(cached=1 " in repr(loader)
+        assert "raw=(cached=3 " in repr(loader)
 
 
 def test_chain_fetch_error_comes_out_of_get_with_notes_naming_the_index() -> None:
@@ -195,8 +195,8 @@ def test_sequence_repr_shows_both_tiers(frames: Path) -> None:
     with open_sequence(frames, ahead=0, raw_ahead=0) as loader:
         loader.get(0, timeout=TIMEOUT)
         assert repr(loader) == (
-            "<ImageSequence decoded=(ready=1 loading=0 ahead=0) "
-            "raw=(ready=1 loading=0 ahead=0) closed=False>"
+            "<ImageSequence decoded=(cached=1 pending=0 ahead=0) "
+            "raw=(cached=1 pending=0 ahead=0) closed=False>"
         )
 
 

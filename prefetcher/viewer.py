@@ -1,31 +1,42 @@
-"""The viewer behind ``prefetcher view SOURCE``: step through numbered images with the keys.
+"""A window that steps through numbered images with the keys (``prefetcher view SOURCE``).
 
-The GUI thread never waits for a load: a key press calls :meth:`QtPrefetcher.request` and the frame
-is drawn when ``current_loaded`` arrives, so a slow share shows up as "waited N ms" in the status
-bar, never as a frozen window.
+Needs the ``qt`` extra. The GUI thread never waits for a load: a key press calls
+:meth:`~prefetcher.qt.QtPrefetcher.request` and the frame is drawn when ``current_loaded``
+arrives, so a slow share shows up as "waited N ms" in the status bar, never as a frozen window.
+
+Example:
+    >>> from prefetcher.viewer import run
+    >>> run("share/{}.png")  # doctest: +SKIP
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
+import socket
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
 from PIL import Image
-from qtpy.QtCore import Qt, Signal, Slot  # type: ignore[attr-defined]
+from qtpy.QtCore import QSocketNotifier, Qt, Signal, Slot  # type: ignore[attr-defined]
 from qtpy.QtGui import QCloseEvent, QImage, QKeyEvent, QPixmap, QResizeEvent
 from qtpy.QtWidgets import QApplication, QLabel, QMainWindow, QWidget
 
-from prefetcher._tiers import AnyLoader
+from prefetcher._loader import PrefetchingLoader
+from prefetcher._numbering import Numbering
 from prefetcher.qt import QtPrefetcher
 
-__all__ = ["ViewerWindow", "run", "to_qimage"]
+__all__ = ["EXIT_INTERRUPTED", "PAGE", "ViewerWindow", "run", "to_qimage"]
 
 #: How far PageUp / PageDown jump.
 PAGE = 10
+#: What :func:`run` returns after Ctrl-C in the terminal (128 + SIGINT, as shells report it).
+EXIT_INTERRUPTED = 130
+_QUIT_KEYS = (int(Qt.Key.Key_Escape), int(Qt.Key.Key_Q))
 
 _QIMAGE_FORMATS = {
     "L": QImage.Format.Format_Grayscale8,
@@ -78,9 +89,12 @@ def _stretch_to_8_bits(array: np.ndarray[Any, Any]) -> Image.Image:
 class ViewerWindow(QMainWindow):
     """A window that shows item ``n`` of a loader of images, moved with the keys.
 
-    Right / Left: next / previous. PageDown / PageUp: 10 forward / back. Home: the first item (for
-    an open-ended loader, the index the viewer started at). End: the last item; an open-ended
-    loader (a numbered template) has no last item, so End only says so in the status bar.
+    Right / Left: next / previous. PageDown / PageUp: 10 forward / back. Home: the first file.
+    End: the last file (of a numbered template, the highest file number there was when it was
+    opened). Esc, Q or Ctrl+Q: close the window.
+
+    The status bar names the file and its number (see :class:`~prefetcher.Numbering`): a loader
+    from :func:`~prefetcher.open_sequence` knows both.
 
     Holding Right moves as fast as frames arrive: a key auto-repeat is dropped while the current
     frame is still loading, so the view never runs ahead of the loads and every frame is shown.
@@ -90,8 +104,9 @@ class ViewerWindow(QMainWindow):
 
     Args:
         loader: Items are Pillow images or uint8 arrays (see :func:`to_qimage`).
-        start: The index shown first.
-        name_of: The file name shown for index n; defaults to the base name of ``loader.keys[n]``.
+        start: The position shown first; ``None``: the first file.
+        name_of: The file name shown for position n; defaults to what ``loader.numbering`` says,
+            or to the base name of ``loader.keys[n]``.
 
     Raises:
         ValueError: The loader has keys, and none.
@@ -104,9 +119,9 @@ class ViewerWindow(QMainWindow):
 
     def __init__(
         self,
-        loader: AnyLoader,
+        loader: PrefetchingLoader[Any, Any],
         *,
-        start: int = 0,
+        start: int | None = None,
         name_of: Callable[[int], str] | None = None,
         parent: QWidget | None = None,
     ) -> None:
@@ -115,9 +130,21 @@ class ViewerWindow(QMainWindow):
         self._count = None if keys is None else len(keys)
         if self._count == 0:
             raise ValueError("the loader has no items to show (its keys are empty)")
-        self._first = 0 if keys is not None else max(0, start)
+        numbering: Numbering | None = getattr(loader, "numbering", None)
+        if numbering is None and keys is not None:
+            numbering = Numbering.of_keys(keys)  # file names and numbers from the keys
+        self._numbering = numbering
+        if numbering is not None:
+            self._first = numbering.first_position
+            self._last = numbering.last_position
+        else:
+            self._first = 0 if keys is not None else max(0, start or 0)
+            self._last = None if self._count is None else self._count - 1
         if name_of is None:
-            name_of = _key_name(keys) if keys is not None else (lambda n: f"item {n}")
+            if numbering is not None:
+                name_of = numbering.label
+            else:
+                name_of = _key_name(keys) if keys is not None else (lambda n: f"item {n}")
         self._name_of = name_of
         self._prefetcher = QtPrefetcher(loader, self)
         self._prefetcher.current_loaded.connect(self._show_frame)
@@ -141,7 +168,7 @@ class ViewerWindow(QMainWindow):
         self._shown: int | None = None  # index of the frame on screen, or of its error
         self._requested_at = 0.0
         self._from_memory = False
-        self.go_to(start)
+        self.go_to(self._first if start is None else start)
 
     @property
     def index(self) -> int:
@@ -187,6 +214,10 @@ class ViewerWindow(QMainWindow):
         if event is None:
             return
         key = event.key()
+        if key in _QUIT_KEYS:  # Esc, Q, and Ctrl+Q (the same key with a modifier)
+            event.accept()
+            self.close()
+            return
         steps = {
             int(Qt.Key.Key_Right): 1,
             int(Qt.Key.Key_Left): -1,
@@ -203,12 +234,12 @@ class ViewerWindow(QMainWindow):
         elif key == Qt.Key.Key_Home:
             self.go_to(self._first)
         elif key == Qt.Key.Key_End:
-            if self._count is None:
+            if self._last is None:
                 self._status.setText(
-                    f"{self._where(self._index)} · End: an open-ended sequence has no last frame"
+                    f"{self._where(self._index)} · End: this sequence has no known last file"
                 )
             else:
-                self.go_to(self._count - 1)
+                self.go_to(self._last)
         else:
             super().keyPressEvent(event)
             return
@@ -250,8 +281,9 @@ class ViewerWindow(QMainWindow):
         self.frame_failed.emit(n, message)
 
     def _where(self, n: int) -> str:
-        of = "" if self._count is None else f" of {self._count}"
-        return f"index {n}{of} · {self._name_of(n)}"
+        # "7 of 199" counts files from 1, as people do; the label has the file's own number.
+        of = "" if self._count is None else f" · {n + 1} of {self._count}"
+        return f"{self._name_of(n)}{of}"
 
     def _update_stats(self) -> None:
         stats = self._prefetcher.loader.stats()
@@ -282,36 +314,32 @@ def _key_name(keys: Any) -> Callable[[int], str]:
     return name
 
 
-def _template_name(source: str) -> Callable[[int], str]:
-    def name(n: int) -> str:
-        return os.path.basename(source.format(n))
-
-    return name
-
-
 def run(
     source: str,
     *,
-    start: int = 0,
+    start: int | None = None,
     ahead: int | str = "auto",
     workers: int | None = None,
 ) -> int:
     """Open a window on ``source`` (anything :func:`~prefetcher.open_sequence` takes) and run it.
 
-    Creates the ``QApplication`` if there is none, and returns when the window is closed.
+    Creates the ``QApplication`` if there is none, and returns when the window is closed (Esc, Q,
+    Ctrl+Q, the window's close button) or on Ctrl-C in the terminal.
 
     Args:
         source: Directory, glob pattern, numbered template, or URL.
-        start: The index shown first.
+        start: The position shown first; ``None``: the first file.
         ahead: Read-ahead of the loader (an int, or ``"auto"``).
         workers: Loader threads (``max_workers``); ``None`` for the loader's default.
 
     Returns:
-        The exit code of the Qt event loop (0 when the window was closed normally).
+        The exit code of the Qt event loop: 0 when the window was closed,
+        :data:`EXIT_INTERRUPTED` (130) after Ctrl-C.
 
     Raises:
         Whatever :func:`~prefetcher.open_sequence` raises for a bad source (``FileNotFoundError``
-        for a missing directory or a glob that matches nothing, ...), before any window opens.
+        for a missing directory or a glob that matches nothing, ``ValueError`` for a bad
+        template, ...), before any window opens.
     """
     from prefetcher._sequence import open_sequence
 
@@ -319,14 +347,52 @@ def run(
     if app is None:
         app = QApplication([sys.argv[0] if sys.argv else "prefetcher"])
     loader = open_sequence(source, ahead=ahead, max_workers=workers)
-    name_of = _template_name(source) if loader.keys is None else None
-    window = ViewerWindow(loader, start=start, name_of=name_of)
+    window = ViewerWindow(loader, start=start)
     window.setWindowTitle(f"prefetcher view {source}")
     window.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
     prefetcher = window.prefetcher
     window.show()
     try:
-        return int(app.exec_())
+        with _quit_on_ctrl_c(app):
+            return int(app.exec_())
     finally:
         # Closing the window closes the loader; this covers an event loop ended another way.
         prefetcher.close()
+
+
+@contextlib.contextmanager
+def _quit_on_ctrl_c(app: Any) -> Iterator[None]:
+    """Within the block, Ctrl-C ends the event loop with :data:`EXIT_INTERRUPTED`.
+
+    Python runs signal handlers only between bytecodes, and Qt's event loop runs no Python until
+    the next event: without help, Ctrl-C waits for the next key press. The signal's wakeup fd
+    (written by the C-level handler at once) wakes a socket notifier in the event loop, which
+    runs Python, and with it the handler.
+    """
+    if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        yield  # SIGINT ignored (nohup, a background job) or handled by the caller: leave it
+        return
+    reader, writer = socket.socketpair()
+    reader.setblocking(False)
+    writer.setblocking(False)
+    # PyQt5's stubs say sip.voidptr; a file descriptor as an int is what it takes.
+    notifier = QSocketNotifier(reader.fileno(), QSocketNotifier.Type.Read)  # type: ignore[arg-type,unused-ignore]
+
+    def drain() -> None:
+        with contextlib.suppress(OSError):
+            reader.recv(64)
+
+    def interrupted(signum: int, frame: object) -> None:
+        app.exit(EXIT_INTERRUPTED)
+
+    notifier.activated.connect(drain)
+    previous_fd = signal.set_wakeup_fd(writer.fileno(), warn_on_full_buffer=False)
+    signal.signal(signal.SIGINT, interrupted)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.set_wakeup_fd(previous_fd)
+        notifier.setEnabled(False)
+        reader.close()
+        writer.close()

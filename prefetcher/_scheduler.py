@@ -1,0 +1,390 @@
+"""The loader's decisions: what a request, a finished load, a deadline or close() leads to.
+
+A :class:`Scheduler` holds the state of one loader and is called with that loader's lock held.
+It never calls user code, an executor or a future's callbacks, and never waits: each method
+returns what the loader must do once the lock is released (loads to start, futures to resolve).
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from concurrent.futures import Future
+from typing import Any
+
+from ._entries import Entry, EntryState, EntryTable
+from ._errors import LoaderClosedError
+from ._planning import Travel, next_travel, window_targets
+from ._readahead import ReadAheadPolicy
+from ._retry import RetryPolicy
+from ._scheduling import (
+    Outcome,
+    Start,
+    describe_wait,
+    loader_note,
+    running_since,
+    shared_future,
+    stuck_error,
+    take_futures,
+)
+from ._stats import Counters, LoaderStats
+
+__all__ = ["MIN_STUCK_CAP", "Scheduler"]
+
+#: The least number of stuck loads a loader allows at once (``max_workers`` if that is more).
+MIN_STUCK_CAP = 4
+
+
+class Scheduler:
+    """The bookkeeping of one loader: entries, read-ahead window, stuck loads and counters."""
+
+    def __init__(
+        self,
+        *,
+        cache_size: int,
+        max_entries: int,
+        max_workers: int,
+        max_bytes: int | None,
+        policy: ReadAheadPolicy,
+        retry: RetryPolicy,
+        load_timeout: float | None,
+    ) -> None:
+        self._cache_size = cache_size
+        self._max_entries = max_entries
+        # Loads in flight at once.
+        self._max_workers = max_workers
+        # Loads given up as stuck whose threads may still run: enough for a small pool to go on
+        # past a few hung reads, bounded so a share that hangs for good cannot pile up threads.
+        self._max_stuck = max(MIN_STUCK_CAP, max_workers)
+        self._max_bytes = max_bytes
+        self._policy = policy
+        self._retry = retry
+        self._load_timeout = load_timeout
+        self._rng = random.Random()
+        self._table = EntryTable()
+        self._window: set[int] = set()  # the indices of the current read-ahead window
+        self._planned = (-1, -1)  # (ahead, behind) of the current window
+        self._travel = Travel(position=None, direction=1, step=None)
+        # Executor futures of loads given up as stuck whose thread has not returned yet.
+        self._stuck: set[Future[Any]] = set()
+        self.counters = Counters()
+        #: Set once by :meth:`close`; no load starts and nothing is kept afterwards.
+        self.closed = False
+
+    # -- requests -------------------------------------------------------------------------------
+
+    def request(
+        self, position: int, length: int | None, want_future: bool, now: float
+    ) -> tuple[Entry, Future[Any] | None, Any, list[Start]]:
+        """Account for a request for ``position`` and plan the read-ahead.
+
+        Returns the entry; a future to wait on (``None`` when the item is ready and no future
+        was asked for); the item's value if it was ready (read here, because another thread may
+        evict it the moment the lock is released); and the loads to start.
+        """
+        self.counters.requests += 1
+        self._travel = travel = next_travel(self._travel, position, length)
+        entry, starts = self._entry_for(position, now)
+        ready = entry.state is EntryState.DONE
+        value = entry.value if ready else None
+        future = self._future_of(entry) if want_future or not ready else None
+        window = self._policy.on_request(travel.step, ready, now)
+        behind = self._policy.behind
+        if travel.step != 0 or starts or (window, behind) != self._planned:
+            self._plan(position, window, behind, length)
+        # else: the same request again (a GUI repainting, say); the window is as planned and
+        # whatever left it since was evicted on purpose, so planning again would only reload it.
+        self._evict(protect=entry)
+        starts.extend(self._startable(now))
+        return entry, future, value, starts
+
+    def waited(self, seconds: float, ended: float) -> None:
+        """Account for a caller that waited ``seconds`` for its item, until ``ended``."""
+        self.counters.wait_seconds += seconds
+        self._policy.on_wait_finished(ended)
+
+    def attach(self, start: Start, submission: Future[Any]) -> None:
+        """Remember the executor's future of an attempt that was just submitted."""
+        if start.entry.attempt == start.attempt:
+            start.entry.submission = submission
+
+    def invalidate(self, position: int | None) -> None:
+        """Forget ``position`` (every index for ``None``), loads in flight included."""
+        table = self._table
+        if position is None:
+            dropped = table.clear()
+            table.running.clear()
+            table.retrying.clear()
+        else:
+            found = table.get(position)
+            dropped = [] if found is None else [found]
+            for entry in dropped:
+                table.remove(entry)
+            table.running.pop(position, None)
+            table.retrying.pop(position, None)
+        self.counters.prefetches_cancelled += sum(
+            1 for e in dropped if e.state is EntryState.QUEUED
+        )
+
+    # -- what callers see -----------------------------------------------------------------------
+
+    def snapshot(self) -> LoaderStats:
+        ready = self._table.ready_count()
+        return self.counters.snapshot(
+            ahead=self._policy.window, cached=ready, pending=len(self._table) - ready
+        )
+
+    def describe_wait(self, entry: Entry, timeout: float | None) -> str:
+        return describe_wait(entry, self._table.running.values(), timeout)
+
+    # -- deadlines and close --------------------------------------------------------------------
+
+    def deadline(self, now: float) -> tuple[list[tuple[Outcome, bool]], list[Start], float | None]:
+        """Give up stuck loads and start due retries.
+
+        Returns the outcomes of the loads given up, each with whether its worker is still busy
+        (then the loader's own pool needs one in its place); the loads to start; and when to
+        look again.
+        """
+        if self.closed:
+            return [], [], None
+        stuck = self._give_up_stuck(now) if self._load_timeout is not None else []
+        starts = self._due_retries(now) + self._startable(now)
+        return stuck, starts, self._next_deadline(now)
+
+    def close(self) -> tuple[bool, list[Future[Any]], list[Future[Any]]]:
+        """Close: drop every entry.
+
+        Returns whether it was closed already; the waiters' futures of items that are not
+        loading (to fail now); and the executor futures of the loads still running.
+        """
+        already_closed, self.closed = self.closed, True
+        dropped = self._table.clear()
+        self.counters.prefetches_cancelled += sum(
+            1 for e in dropped if e.state is EntryState.QUEUED
+        )
+        unstarted = take_futures(e for e in dropped if e.state is not EntryState.RUNNING)
+        unstarted += take_futures(self._table.retrying.values())
+        self._table.retrying.clear()
+        running = self._table.running.values()
+        submissions = [e.submission for e in running if e.submission is not None]
+        return already_closed, unstarted, submissions
+
+    def abandon_running(self) -> tuple[list[int], list[Future[Any]]]:
+        """After close: give up the loads still running; return their indices and waiters."""
+        abandoned = list(self._table.running.values())
+        self._table.running.clear()
+        return sorted(e.index for e in abandoned), take_futures(abandoned)
+
+    # -- the decisions behind them --------------------------------------------------------------
+
+    def _entry_for(self, position: int, now: float) -> tuple[Entry, list[Start]]:
+        """The entry a request for ``position`` is served from, and the load it must start."""
+        table = self._table
+        entry = table.get(position)
+        if entry is None:
+            entry = table.running.get(position) or table.retrying.get(position)
+            if entry is not None:
+                # Evicted while it loads: join that load rather than start the item again.
+                entry.requested = True
+                table.add(entry)
+        if entry is None:
+            self.counters.misses += 1
+            self._refuse_if_stuck(position)
+            entry = Entry(position, requested=True)
+            start = self._begin(entry, now)  # a demand load goes to the executor first
+            table.add(entry)
+            return entry, [start]
+        self.counters.hits += entry.state is EntryState.DONE
+        self.counters.waits += entry.state is not EntryState.DONE
+        table.touch(entry)
+        if entry.state is EntryState.QUEUED or entry.state is EntryState.RETRY_WAIT:
+            # A requested item never waits behind prefetches, nor for a retry's backoff.
+            self._refuse_if_stuck(position)
+            if entry.state is EntryState.QUEUED:
+                table.dequeue(entry)
+            return entry, [self._begin(entry, now)]
+        return entry, []
+
+    def _future_of(self, entry: Entry) -> Future[Any]:
+        if entry.future is None:
+            entry.future = shared_future()
+            if entry.state is EntryState.DONE:
+                entry.future.set_result(entry.value)  # a new future: no callback runs here
+        return entry.future
+
+    def _refuse_if_stuck(self, position: int) -> None:
+        if len(self._stuck) >= self._max_stuck:
+            raise TimeoutError(
+                f"cannot start a load for item {position}: {len(self._stuck)} loads are stuck "
+                f"(running longer than load_timeout={self._load_timeout} s), the most allowed"
+            )
+
+    def _plan(self, position: int, window: int, behind: int, length: int | None) -> None:
+        """Queue the window around ``position``; cancel queued prefetches outside it."""
+        self._planned = (window, behind)
+        targets = window_targets(position, self._travel.direction, window, behind, length)
+        self._window = set(targets)
+        table = self._table
+        wanted: list[Entry] = []
+        for target in targets:
+            entry = table.get(target)
+            if entry is None:
+                entry = (
+                    table.running.get(target)
+                    or table.retrying.get(target)
+                    or Entry(target, requested=False)
+                )
+                table.add(entry)  # a load in flight rejoins the table instead of starting again
+            if entry.state is EntryState.QUEUED:
+                wanted.append(entry)
+        self.counters.prefetches_cancelled += len(table.requeue(wanted, keep=self._window))
+
+    def _evict(self, protect: Entry | None) -> None:
+        victims = self._table.victims(
+            cache_size=self._cache_size,
+            max_entries=self._max_entries,
+            max_bytes=self._max_bytes,
+            window=self._window,
+            protect=protect,
+        )
+        self.counters.evictions += len(victims)
+        self.counters.wasted_loads += sum(
+            1 for v in victims if v.state is EntryState.DONE and not v.requested
+        )
+
+    def _begin(self, entry: Entry, now: float) -> Start:
+        if entry.attempt:
+            self.counters.retries += 1
+        else:
+            self.counters.loads_started += 1
+        self._table.retrying.pop(entry.index, None)
+        attempt = entry.start_attempt(now)
+        self._table.running[entry.index] = entry
+        return Start(entry, attempt)
+
+    def _startable(self, now: float) -> list[Start]:
+        """Start queued prefetches while workers are free (stuck loads count for none)."""
+        starts: list[Start] = []
+        table = self._table
+        while (
+            table.has_queued()
+            and len(table.running) < self._max_workers
+            and len(self._stuck) < self._max_stuck
+        ):
+            entry = table.pop_queued()
+            assert entry is not None
+            starts.append(self._begin(entry, now))
+        return starts
+
+    def record(
+        self, start: Start, submission: Future[Any] | None, value: Any, error: BaseException | None
+    ) -> Outcome:
+        """Account for the end of an attempt; decide whom to tell and what to start next.
+
+        ``submission`` is the executor's future of the attempt (``None`` if it never got one).
+        """
+        entry, now = start.entry, time.perf_counter()
+        if submission is not None and submission in self._stuck:
+            self._stuck.discard(submission)  # given up long ago; its worker is free again
+            self.counters.wasted_loads += error is None  # its late result is dropped
+            return Outcome(release_worker=True, starts=self._startable_unless_closed(now))
+        if entry.attempt != start.attempt or entry.state is not EntryState.RUNNING:
+            return Outcome()  # an attempt already settled (abandoned at close)
+        # The executor's future holds the item too, and refers back to this entry through its
+        # done-callback: break the cycle so an evicted item is freed at once, not when the
+        # cycle collector runs.
+        entry.submission = None
+        if self._table.running.get(entry.index) is entry:
+            del self._table.running[entry.index]
+        if error is None:
+            return self._record_success(entry, value, now)
+        return self._record_failure(entry, error, now)
+
+    def _record_success(self, entry: Entry, value: Any, now: float) -> Outcome:
+        self.counters.loads_completed += 1
+        self._policy.on_load_finished(now - entry.started_at)
+        size = entry.size
+        if self._table.holds(entry) and not self.closed:
+            self._table.set_ready(entry, value, size)
+            if self._max_bytes is not None and size > self._max_bytes:
+                self._table.remove(entry)  # returned to its waiters, but not kept
+                self.counters.evictions += 1
+            else:
+                self._evict(protect=None)
+        else:
+            entry.move_to(EntryState.DONE)
+            # Dropped while it ran (evicted or invalidated) and never asked for.
+            self.counters.wasted_loads += not entry.requested
+        return Outcome(future=entry.future, value=value, starts=self._startable_unless_closed(now))
+
+    def _record_failure(self, entry: Entry, error: BaseException, now: float) -> Outcome:
+        table = self._table
+        # Retried if still wanted: held, or evicted while it ran but waited for.
+        wanted = table.holds(entry) or (entry.future is not None and table.get(entry.index) is None)
+        if not self.closed and wanted and self._retry.should_retry(error, entry.attempt):
+            entry.move_to(EntryState.RETRY_WAIT)
+            entry.retry_at = now + self._retry.delay(entry.attempt, self._rng)
+            table.retrying[entry.index] = entry
+            return Outcome(wake_at=entry.retry_at, starts=self._startable_unless_closed(now))
+        if table.holds(entry):
+            table.remove(entry)  # a failure is not kept: the next request loads again
+        if isinstance(error, FileNotFoundError) and not entry.requested:
+            # Read-ahead past the last file of an open-ended sequence: not a failure of anything
+            # the program asked for.
+            self.counters.prefetches_missing += 1
+        elif not isinstance(error, LoaderClosedError):
+            self.counters.loads_failed += 1
+        future, entry.future = entry.future, None
+        return Outcome(
+            future=future,
+            error=error,
+            note=loader_note(entry),
+            starts=self._startable_unless_closed(now),
+        )
+
+    def _startable_unless_closed(self, now: float) -> list[Start]:
+        return [] if self.closed else self._startable(now)
+
+    def _give_up_stuck(self, now: float) -> list[tuple[Outcome, bool]]:
+        """Settle every load running longer than ``load_timeout`` as failed by a timeout."""
+        assert self._load_timeout is not None
+        settled = []
+        for entry in list(self._table.running.values()):
+            since = running_since(entry)
+            if since is None or now - since < self._load_timeout:
+                continue
+            del self._table.running[entry.index]
+            self.counters.loads_stuck += 1
+            if entry.submission is not None:
+                self._stuck.add(entry.submission)
+            error = stuck_error(entry, now - since, self._load_timeout)
+            busy = entry.submission is not None
+            settled.append((self._record_failure(entry, error, now), busy))
+        return settled
+
+    def _due_retries(self, now: float) -> list[Start]:
+        starts = []
+        for entry in list(self._table.retrying.values()):
+            if entry.retry_at > now:
+                continue
+            if entry.requested and len(self._stuck) < self._max_stuck:
+                starts.append(self._begin(entry, now))
+            elif self._table.holds(entry):
+                # A prefetch's retry waits in the queue like any prefetch: it never delays
+                # a demand load.
+                del self._table.retrying[entry.index]
+                entry.move_to(EntryState.QUEUED)
+                self._table.queue_first(entry)
+            else:
+                del self._table.retrying[entry.index]  # an evicted prefetch: not worth it
+        return starts
+
+    def _next_deadline(self, now: float) -> float | None:
+        times = [entry.retry_at for entry in self._table.retrying.values()]
+        if self._load_timeout is not None:
+            for entry in self._table.running.values():
+                since = running_since(entry)
+                # Not started by a worker yet: look again a full timeout from now.
+                times.append((now if since is None else since) + self._load_timeout)
+        return min(times, default=None)

@@ -1,0 +1,132 @@
+"""What the loader decides under its lock and carries out after releasing it; how it words waits."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from concurrent.futures import Future, InvalidStateError
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+from ._entries import Entry, EntryState
+from ._notes import set_loader_note
+from ._pool import PoolFuture
+
+__all__ = [
+    "Outcome",
+    "Start",
+    "describe_wait",
+    "loader_note",
+    "running_since",
+    "shared_future",
+    "stuck_error",
+    "take_futures",
+]
+
+
+class Start(NamedTuple):
+    """A load to hand to the executor: attempt number ``attempt`` of ``entry``."""
+
+    entry: Entry
+    attempt: int
+
+
+@dataclass
+class Outcome:
+    """The end of an attempt, as decided under the lock: whom to tell, what to start next."""
+
+    #: The future of the item's waiters, to resolve (``None``: nobody waits, or a retry follows).
+    future: Future[Any] | None = None
+    value: Any = None
+    error: BaseException | None = None
+    #: The loader's note for ``error``, naming the index and the key.
+    note: str | None = None
+    starts: list[Start] = field(default_factory=list)
+    #: A retry is due then (``time.perf_counter()`` seconds).
+    wake_at: float | None = None
+    #: The attempt had been given up as stuck; its worker may go.
+    release_worker: bool = False
+
+    def resolve(self) -> None:
+        """Hand the value or the error to the waiters; runs their done-callbacks."""
+        if self.error is not None and self.note is not None:
+            set_loader_note(self.error, self.note)
+        if self.future is None:
+            return
+        try:
+            if self.error is None:
+                self.future.set_result(self.value)
+            else:
+                self.future.set_exception(self.error)
+        except InvalidStateError:
+            pass  # already failed by close() or given up as stuck: the late result is dropped
+
+
+def running_since(entry: Entry) -> float | None:
+    """When the entry's current attempt started running; ``None`` while it waits for a worker.
+
+    The loader's own pool says when a worker took the call; for another executor the clock
+    starts at submission.
+    """
+    submission = entry.submission
+    if isinstance(submission, PoolFuture):
+        return submission.started_at
+    return entry.started_at
+
+
+def stuck_error(entry: Entry, ran: float, load_timeout: float) -> TimeoutError:
+    """The error the waiters of a stuck load get."""
+    return TimeoutError(
+        f"item {entry.index} (key {entry.key!r}) is stuck: its load ran for {ran:.1f} s, "
+        f"longer than load_timeout={load_timeout:g} s; the next request loads it again"
+    )
+
+
+def describe_wait(entry: Entry, running: Iterable[Entry], timeout: float | None) -> str:
+    """Why item ``entry`` was not ready within ``timeout`` seconds: loading, queued, or retrying."""
+    now = time.perf_counter()
+    head = f"item {entry.index} was not ready within {timeout} seconds"
+    if entry.state is EntryState.RETRY_WAIT:
+        return f"{head}; it failed {entry.attempt} times and waits to be tried again"
+    since = running_since(entry) if entry.state is EntryState.RUNNING else None
+    if since is not None:
+        return f"{head}; it is still loading (for {now - since:.1f} s)"
+    busy = sorted(
+        (e.index, started)
+        for e in running
+        if e is not entry and (started := running_since(e)) is not None
+    )
+    if not busy:
+        return f"{head}; it is queued for a worker"
+    indices = ", ".join(str(index) for index, _ in busy)
+    longest = now - min(started for _, started in busy)
+    return (
+        f"{head}; it is queued: all {len(busy)} workers busy with items {indices} "
+        f"for up to {longest:.0f} s"
+    )
+
+
+def loader_note(entry: Entry) -> str:
+    """The loader's note for an error of ``entry``'s load: the index, the key, the attempts."""
+    attempts = f", after {entry.attempt} attempts" if entry.attempt > 1 else ""
+    return f"prefetcher: while loading index {entry.index} (key {entry.key!r}){attempts}"
+
+
+def shared_future() -> Future[Any]:
+    """A future for the waiters of one item, which no caller can cancel."""
+    future: Future[Any] = Future()
+    # The future is shared by every caller asking for the same item: moving it to RUNNING
+    # makes cancel() refuse, so one caller cannot cancel another's item. The loader cancels
+    # prefetches itself.
+    future.set_running_or_notify_cancel()
+    return future
+
+
+def take_futures(entries: Iterable[Entry]) -> list[Future[Any]]:
+    """Detach the waiters' futures from ``entries``; return those not resolved yet."""
+    futures = []
+    for entry in entries:
+        if entry.future is not None and not entry.future.done():
+            futures.append(entry.future)
+        entry.future = None
+    return futures
