@@ -8,7 +8,7 @@ import glob
 import os
 import re
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, overload
 
 from prefetcher._credentials import Secrets
@@ -103,17 +103,38 @@ class ImageSequence(PrefetchingLoader[K, T], Generic[K, T]):
 
     def __init__(
         self,
-        load: Any,
+        load: Callable[[Any], Any],
         keys: Sequence[K] | None,
         *,
         template: Template | None = None,
+        listing: tuple[Template, Mapping[str, Any]] | None = None,
         **loader_options: Any,
     ) -> None:
         super().__init__(load, keys, **loader_options)
+        self._reader = load
+        self._options = dict(loader_options)
         self._template = template
+        # The template as given (a URL's password and all) and the storage options, to list
+        # its directory with; the public template otherwise.
+        self._listing = listing
         self._numbering: Numbering | None = None
         # Guards _numbering; never held while listing (two threads may both list, once each).
         self._numbering_lock = threading.Lock()
+
+    @property
+    def reader(self) -> Callable[[Any], Any]:
+        """The picklable callable that reads and decodes one key, as the loader's ``load``.
+
+        It holds what a URL key needs to be read (the password the key leaves out) and never
+        shows it: with :attr:`keys` and :attr:`options`, it opens the same sequence elsewhere,
+        in another process or on a cluster.
+        """
+        return self._reader
+
+    @property
+    def options(self) -> dict[str, Any]:
+        """The loader options this sequence was opened with (network defaults included)."""
+        return dict(self._options)
 
     def __enter__(self) -> ImageSequence[K, T]:
         # Typed as the subclass, so that `with open_sequence(...) as seq:` knows seq.numbering.
@@ -131,7 +152,8 @@ class ImageSequence(PrefetchingLoader[K, T], Generic[K, T]):
         if numbering is not None:
             return numbering
         if self._template is not None:
-            numbering = _template_numbering(self._template)
+            real, storage_options = self._listing or (self._template, {})
+            numbering = _template_numbering(self._template, real, storage_options)
         else:
             keys = self.keys
             assert keys is not None
@@ -248,7 +270,8 @@ def open_sequence(
             real = None if public == path else _real_template(path, public)
             numbered = _LoadNumbered(template, mode, as_array, secrets, real)
             options = _options_for(is_url(public), loader_options)
-            return ImageSequence(numbered, None, template=template, **options)
+            listing = (real or template, secrets.storage_options)
+            return ImageSequence(numbered, None, template=template, listing=listing, **options)
         keys: tuple[str, ...]
         # A local directory whose name has a "[" is a directory, not a pattern.
         is_glob = bool(_GLOB_MAGIC.search(_without_query(public))) and (
@@ -311,19 +334,24 @@ def _as_path(item: object) -> str:
     raise TypeError(f"every path in source must be a str or os.PathLike, got {item!r}")
 
 
-def _template_numbering(template: Template) -> Numbering:
-    numbers = list_template_numbers(template)
+def _template_numbering(
+    template: Template, real: Template, storage_options: Mapping[str, Any]
+) -> Numbering:
+    numbers = list_template_numbers(real, storage_options)
     if numbers is not None:
         return Numbering.of_template(template, numbers)
     # Not listable: numbering starts at 0, or at 1 when there is no file 0; the end is unknown.
-    first = 0 if _exists(template.format(0)) else 1
+    first = 0 if _exists(real.format(0), storage_options) else 1
     return Numbering.of_template(template, [first], listed=False)
 
 
-def _exists(path: str) -> bool:
+def _exists(path: str, storage_options: Mapping[str, Any]) -> bool:
     if is_url(path):
-        fs, fs_path = url_filesystem(path)
-        return bool(fs.exists(fs_path))
+        try:
+            fs, fs_path = url_filesystem(path, storage_options)
+            return bool(fs.exists(fs_path))
+        except Exception:
+            return False
     return os.path.exists(path)
 
 
