@@ -140,6 +140,19 @@ class _DecodeImage:
 
 
 @dataclasses.dataclass(frozen=True)
+class _ReadImage:
+    """``load(key)``: read the file and decode it in one call (:attr:`ImageSequence.reader`)."""
+
+    fetch: FetchFile
+    mode: str | None
+    as_array: bool
+
+    def __call__(self, key: Any) -> Any:
+        data = self.fetch(key).data
+        return decode_image(data, self.fetch.path(key), mode=self.mode, as_array=self.as_array)
+
+
+@dataclasses.dataclass(frozen=True)
 class _Files:
     """What following the files of a sequence needs: how to read and stat them, what was read."""
 
@@ -180,8 +193,12 @@ class ImageSequence(TieredLoader[K, T], Generic[K, T]):
         template: Template | None = None,
         files: _Files | None = None,
         disk: DiskTier | None = None,
+        reader: Callable[[Any], Any] | None = None,
+        opened_with: Mapping[str, Any] | None = None,
         **options: Any,
     ) -> None:
+        self._reader = reader
+        self._options = dict(options if opened_with is None else opened_with)
         self._template = template
         self._files = files
         self._disk = disk
@@ -206,6 +223,24 @@ class ImageSequence(TieredLoader[K, T], Generic[K, T]):
         return super().keys
 
     @property
+    def reader(self) -> Callable[[Any], Any]:
+        """The picklable callable that reads and decodes one key in one call, no tiers.
+
+        It holds what a URL key needs to be read (the password the key leaves out) and never
+        shows it: with :attr:`keys` and :attr:`options`,
+        ``PrefetchingLoader(seq.reader, seq.keys, **seq.options)`` opens the same frames
+        elsewhere, in another process or on a cluster.
+        """
+        assert self._reader is not None
+        return self._reader
+
+    @property
+    def options(self) -> dict[str, Any]:
+        """The :class:`PrefetchingLoader` options this sequence was opened with (network
+        defaults included, the tiers' own left out)."""
+        return dict(self._options)
+
+    @property
     def numbering(self) -> Numbering:
         """Positions and file numbers: :attr:`Numbering.first_position`, :meth:`Numbering.name` ...
 
@@ -218,7 +253,11 @@ class ImageSequence(TieredLoader[K, T], Generic[K, T]):
         if numbering is not None:
             return numbering
         if self._template is not None:
-            numbering = _template_numbering(self._template)
+            # Listed as given (a URL's password and all), with the storage options.
+            fetch = self._files.fetch if self._files is not None else None
+            real = fetch.real if fetch is not None and fetch.real is not None else self._template
+            storage_options = fetch.secrets.storage_options if fetch is not None else {}
+            numbering = _template_numbering(self._template, real, storage_options)
         else:
             keys = self.keys
             assert keys is not None
@@ -342,7 +381,10 @@ class ImageSequence(TieredLoader[K, T], Generic[K, T]):
         if self._files is None:
             raise ValueError("a multi-page TIFF does not grow: there is nothing to follow")
         if not self._files.fetch.check_files:
-            raise ValueError("iter_follow needs check_files=True: it compares file signatures")
+            raise ValueError(
+                "iter_follow needs check_files=True (the default for local files and with a "
+                "disk_cache; pass it for a URL source): it compares file signatures"
+            )
         if poll <= 0:
             raise ValueError(f"poll must be > 0 seconds, got {poll!r}")
         if idle is not None and idle < 0:
@@ -380,8 +422,6 @@ class ImageSequence(TieredLoader[K, T], Generic[K, T]):
             return None
 
 
-
-
 def open_files(
     *,
     keys: tuple[str, ...] | None,
@@ -399,12 +439,13 @@ def open_files(
     caller's, network defaults included, tier options among them.
     """
     options = dict(options)
+    opened_with = {k: v for k, v in options.items() if k not in _TIER_OPTIONS}
     raw_bytes = options.pop("raw_bytes", DEFAULT_RAW_BYTES)
     # ahead=0 means no read-ahead at all, unless raw_ahead asks for some.
     raw_ahead = options.pop("raw_ahead", 0 if options.get("ahead") == 0 else DEFAULT_RAW_AHEAD)
     disk_cache = options.pop("disk_cache", None)
     disk_cache_bytes = options.pop("disk_cache_bytes", DEFAULT_DISK_CACHE_BYTES)
-    check_files = bool(options.pop("check_files", True))
+    check_files = options.pop("check_files", None)
     if isinstance(raw_bytes, bool) or not isinstance(raw_bytes, int):
         raise TypeError(f"raw_bytes must be an int, got {raw_bytes!r}")
     if raw_bytes < 0:
@@ -413,8 +454,14 @@ def open_files(
         isinstance(raw_ahead, bool) or not isinstance(raw_ahead, int) or raw_ahead < 0
     ):
         raise ValueError(f"raw_ahead must be an int >= 0 or 'auto', got {raw_ahead!r}")
+    first = template.format(0) if template is not None else (keys[0] if keys else "")
+    remote = is_url(first)
     disk = None if disk_cache is None else DiskTier(os.fspath(disk_cache), disk_cache_bytes)
-    fetch = FetchFile(template, disk, check_files, secrets, real)
+    if check_files is None:
+        # On a share a stat is a round trip of its own, and a whole-file read is otherwise one:
+        # by default only where a stale copy would outlive the loader (on the local disk).
+        check_files = not remote or disk is not None
+    fetch = FetchFile(template, disk, bool(check_files), secrets, real)
     records = _Records()
     paths = None if keys is None else _Keys(keys)
     raw_options: dict[str, Any] = (
@@ -423,13 +470,12 @@ def open_files(
         # Off: a pass-through stage that keeps nothing ("larger than the budget").
         else {"ahead": 0, "cache_size": 1, "max_bytes": 1}
     )
-    first = template.format(0) if template is not None else (keys[0] if keys else "")
     try:
         stage: PrefetchingLoader[Any, Fetched] = PrefetchingLoader(
             _RecordingFetch(fetch, records),
             paths,
             sizeof=fetched_size,
-            **_fetch_options(options, remote=is_url(first)),
+            **_fetch_options(options, remote=remote),
             **raw_options,
         )
         return ImageSequence(
@@ -438,6 +484,8 @@ def open_files(
             template=template,
             files=_Files(fetch, records, paths, relist),
             disk=disk,
+            reader=_ReadImage(fetch, mode, as_array),
+            opened_with=opened_with,
             **options,
         )
     except BaseException:
@@ -460,6 +508,7 @@ def open_pages(
         raise ValueError("disk_cache does not apply to a multi-page TIFF (pages are read by range)")
     for name in _TIER_OPTIONS:
         options.pop(name, None)
+    opened_with = dict(options)
     stage: PrefetchingLoader[Any, Any] = PrefetchingLoader(
         load,
         keys,
@@ -468,7 +517,7 @@ def open_pages(
         max_bytes=1,
         **_fetch_options(options, remote=bool(keys) and is_url(str(keys[0].path))),
     )
-    return ImageSequence(stage, _AsIs(), **options)
+    return ImageSequence(stage, _AsIs(), reader=load, opened_with=opened_with, **options)
 
 
 def _fetch_options(options: dict[str, Any], *, remote: bool) -> dict[str, Any]:
@@ -489,17 +538,22 @@ def _fetch_options(options: dict[str, Any], *, remote: bool) -> dict[str, Any]:
     return fetch
 
 
-def _template_numbering(template: Template) -> Numbering:
-    numbers = list_template_numbers(template)
+def _template_numbering(
+    template: Template, real: Template, storage_options: Mapping[str, Any]
+) -> Numbering:
+    numbers = list_template_numbers(real, storage_options)
     if numbers is not None:
         return Numbering.of_template(template, numbers)
     # Not listable: numbering starts at 0, or at 1 when there is no file 0; the end is unknown.
-    first = 0 if _exists(template.format(0)) else 1
+    first = 0 if _exists(real.format(0), storage_options) else 1
     return Numbering.of_template(template, [first], listed=False)
 
 
-def _exists(path: str) -> bool:
+def _exists(path: str, storage_options: Mapping[str, Any]) -> bool:
     if is_url(path):
-        fs, fs_path = url_filesystem(path)
-        return bool(fs.exists(fs_path))
+        try:
+            fs, fs_path = url_filesystem(path, storage_options)
+            return bool(fs.exists(fs_path))
+        except Exception:
+            return False
     return os.path.exists(path)

@@ -23,8 +23,7 @@ from collections.abc import Callable, Generator, Mapping, Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from tqdm import tqdm  # type: ignore[import-untyped,unused-ignore]
-
+from prefetcher._cli_common import progress as progress_bar
 from prefetcher._loader import PrefetchingLoader
 from prefetcher._remote import display_name
 from prefetcher._sequence import open_sequence
@@ -184,7 +183,7 @@ def map_frames(
     opens its own loader over its frames (:func:`~prefetcher.open_sequence` on the chunk's files),
     so each task reads ahead in order while ``fn`` works. Without ``client`` the tasks run on
     ``workers`` local threads (or processes, with ``processes=True``); with a
-    ``distributed.Client`` they run on its cluster (``pip install 'prefetcher[dask]'``).
+    ``distributed.Client`` they run on its cluster (``pip install '.[dask]'``).
 
     A frame that fails -- unreadable, or ``fn`` raised -- does not stop the others: every frame is
     tried, then :class:`MapFramesError` is raised with the results of the frames that worked and
@@ -276,7 +275,8 @@ def map_frames_report(
         raise ValueError(f"workers must be an integer >= 1, got {workers!r}")
     if not callable(fn):
         raise TypeError(f"fn must be callable, got {fn!r}")
-    keys = _resolve_keys(source, load, loader_options)
+    keys, load, options = _resolve_keys(source, load, loader_options)
+    loader_options = dict(options)
     across_processes = client is not None or processes
     if across_processes:
         _check_picklable({"fn": fn, "load": load, **loader_options}, cluster=client is not None)
@@ -291,9 +291,7 @@ def map_frames_report(
     # closing(): on an interrupt the generator's cleanup (cancel what has not run) runs now, not
     # whenever the generator is collected.
     with (
-        tqdm(
-            total=len(keys), desc="map_frames", unit="frame", file=sys.stderr, disable=not progress
-        ) as bar,
+        progress_bar("map_frames", len(keys), quiet=not progress) as bar,
         contextlib.closing(_run_all(chunks, client, workers, processes)) as done,
     ):
         for chunk, outcome, error in done:
@@ -329,7 +327,7 @@ class _Chunk:
     """
 
     fn: Callable[[Any], Any]
-    load: Callable[[Any], Any] | None
+    load: Callable[[Any], Any]
     start: int
     keys: tuple[Any, ...] = dataclasses.field(repr=False)
     loader_options: Mapping[str, Any] = dataclasses.field(repr=False)
@@ -351,11 +349,7 @@ class _Outcome:
 def _run_chunk(chunk: _Chunk, portable: bool) -> _Outcome:
     """Open a loader over the chunk's frames, apply ``fn`` to each in order, close it."""
     began = time.perf_counter()
-    loader: PrefetchingLoader[Any, Any]
-    if chunk.load is None:
-        loader = open_sequence(list(chunk.keys), **chunk.loader_options)
-    else:
-        loader = PrefetchingLoader(chunk.load, chunk.keys, **chunk.loader_options)
+    loader = PrefetchingLoader(chunk.load, chunk.keys, **chunk.loader_options)
     results: list[Any] = []
     failures: list[FrameFailure] = []
     with loader:
@@ -428,23 +422,30 @@ def _survives_pickling(error: BaseException) -> bool:
 
 def _resolve_keys(
     source: Any, load: Callable[[Any], Any] | None, loader_options: Mapping[str, Any]
-) -> Sequence[Any]:
-    """The keys of every frame, listed once here; opening a loader also checks the options."""
+) -> tuple[Sequence[Any], Callable[[Any], Any], Mapping[str, Any]]:
+    """The keys of every frame, listed once here, the load of one key, and the loader options.
+
+    Opening a loader also checks the options. For a source, the load is the sequence's own
+    reader: its keys are public (a URL without its password), and the reader holds what it takes
+    to read them, so the chunks never see the password in their keys.
+    """
     if load is not None:
         if not isinstance(source, Sequence) or isinstance(source, (str, bytes)):
             raise TypeError(
                 f"with load, source must be a sequence of keys, not {type(source).__name__}"
             )
         PrefetchingLoader(load, source, **loader_options).close()
-        return source
+        return source, load, loader_options
     with open_sequence(source, **loader_options) as probe:
         keys = probe.keys
+        reader = probe.reader
+        options = probe.options
     if keys is None:
         raise ValueError(
             f"source {display_name(str(source))!r} is a numbered template, which has no end; "
             "pass the list of its files: [template.format(n) for n in range(first, last + 1)]"
         )
-    return keys
+    return keys, reader, options
 
 
 def _check_picklable(objects: Mapping[str, Any], *, cluster: bool) -> None:

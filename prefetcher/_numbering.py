@@ -12,9 +12,11 @@ import dataclasses
 import itertools
 import os
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
-from prefetcher._remote import is_url, url_filesystem
+from prefetcher._credentials import public_url
+from prefetcher._remote import is_url, list_url
 from prefetcher._template import Template
 
 __all__ = ["Numbering", "file_number", "gaps", "list_template_numbers"]
@@ -136,7 +138,9 @@ class Numbering:
         return tuple(n for n in self.numbers if n is not None)
 
 
-def list_template_numbers(template: Template) -> tuple[int, ...] | None:
+def list_template_numbers(
+    template: Template, storage_options: Mapping[str, Any] | None = None
+) -> tuple[int, ...] | None:
     """The numbers of the files of ``template`` that exist now, from one directory listing.
 
     ``None`` when the directory cannot be listed (an HTTP server without index pages, a field in a
@@ -147,7 +151,7 @@ def list_template_numbers(template: Template) -> tuple[int, ...] | None:
     directory, base_prefix = _split_dir(template.prefix)
     in_directory = Template(template.text, base_prefix, template.suffix, template.spec)
     try:
-        names = _list_names(directory)
+        names = _list_names(directory, storage_options)
     except (OSError, ValueError, ImportError):
         return None
     found = (in_directory.number_of(name) for name in names)
@@ -161,10 +165,9 @@ def _split_dir(prefix: str) -> tuple[str, str]:
     return prefix[: cut + 1], prefix[cut + 1 :]
 
 
-def _list_names(directory: str) -> list[str]:
+def _list_names(directory: str, storage_options: Mapping[str, Any] | None) -> list[str]:
     if is_url(directory):
-        fs, fs_path = url_filesystem(directory)
-        return [str(entry).rstrip("/").rsplit("/", 1)[-1] for entry in fs.ls(fs_path, detail=False)]
+        return list_url(directory, storage_options, name=public_url(directory))
     with os.scandir(directory or ".") as entries:
         return [entry.name for entry in entries]
 

@@ -173,9 +173,7 @@ def _require_fsspec(url: str) -> Any:
     try:
         import fsspec.core  # type: ignore[import-untyped,unused-ignore]
     except ImportError as exc:  # pragma: no cover - depends on the installation
-        raise ImportError(
-            f"reading {mask(url)!r} needs fsspec: pip install 'prefetcher[remote]'"
-        ) from exc
+        raise ImportError(f"reading {mask(url)!r} needs fsspec: pip install '.[remote]'") from exc
     return fsspec.core
 
 

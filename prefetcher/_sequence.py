@@ -130,7 +130,9 @@ def open_sequence(
             memory, default 256 MB, 0 disables), ``raw_ahead`` (their read-ahead beyond the
             decoded window; default 8, or 0 with ``ahead=0``), ``disk_cache`` /
             ``disk_cache_bytes`` (a local directory that keeps the files across runs; not for a
-            multi-page TIFF), ``check_files`` (one stat per read; default True).
+            multi-page TIFF), ``check_files`` (one stat per read, for ``refresh`` and
+            ``iter_follow`` and to key the disk tier; default True for local files and with a
+            ``disk_cache``, False for a URL source without one, whose read is one round trip).
 
     Returns:
         An :class:`ImageSequence`; ``loader.keys`` holds the resolved paths (``None`` for a

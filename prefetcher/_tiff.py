@@ -90,7 +90,7 @@ def _tifffile() -> Any:
         import tifffile
     except ImportError as exc:  # pragma: no cover - depends on the installation
         raise ImportError(
-            "reading a multi-page TIFF file needs tifffile: pip install 'prefetcher[tiff]'"
+            "reading a multi-page TIFF file needs tifffile: pip install '.[tiff]'"
         ) from exc
     return tifffile
 

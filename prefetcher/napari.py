@@ -1,6 +1,6 @@
 """napari: show a numbered sequence as an image layer that reads ahead as the slider moves.
 
-Needs the ``napari`` extra (``pip install 'prefetcher[napari]'``). Three ways in:
+Needs the ``napari`` extra (``pip install '.[napari]'``). Three ways in:
 
 - Python: ``prefetcher.napari.view("/mnt/share/run7")`` adds the layer and returns it;
 - napari's File > Open Folder (or ``napari --plugin prefetcher /mnt/share/run7``): the reader

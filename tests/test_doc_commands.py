@@ -107,6 +107,7 @@ ELSEWHERE = {
     "python benchmarks/run.py": "tests/test_benchmarks_smoke.py (its --quick option)",
     "python benchmarks/run.py --chart docs/benchmarks.png": "tests/test_benchmarks_smoke.py "
     "(--quick, with --chart to a temporary file)",
+    "python benchmarks/scale_out.py --quick": "tests/test_map_frames.py",
 }
 
 #: Run by this module, as written (a long benchmark through its --quick option).
@@ -124,6 +125,16 @@ RUN_HERE = {
         "--quick",
     ],
     "python benchmarks/micro.py": [sys.executable, "benchmarks/micro.py", "--quick"],
+    "python benchmarks/soak.py": [sys.executable, "benchmarks/soak.py", "--quick"],
+    "xvfb-run -a python benchmarks/napari_stepping.py --screenshot docs/napari.png": [
+        "xvfb-run",
+        "-a",
+        sys.executable,
+        "benchmarks/napari_stepping.py",
+        "--quick",
+        "--screenshot",
+        "{tmp}/napari.png",  # not over the docs' own picture
+    ],
     "python benchmarks/micro.py --transfer 0": [
         sys.executable,
         "benchmarks/micro.py",

@@ -416,7 +416,7 @@ def test_cluster_over_the_smb_share_names_a_broken_file_without_the_password(
     (failure,) = caught.value.failures
     assert failure.index == BROKEN
     assert failure.file.endswith(f"/{directory.name}/{BROKEN}.png")
-    assert ":***@" in failure.file
+    assert "root@127.0.0.1" in failure.file  # the public URL: user and host, no password
     assert samba_server.password not in str(caught.value)
     assert samba_server.password not in failure.traceback
 

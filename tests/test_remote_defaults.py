@@ -35,4 +35,3 @@ def test_the_callers_options_win_over_the_network_defaults(closed_port: int) -> 
         with pytest.raises(ConnectionError):
             loader.get(0, timeout=TIMEOUT)
         assert loader.stats().retries == 0
-

@@ -22,7 +22,7 @@ import servers
 from conftest import WriteImage
 from servers import HttpServer, SambaServer
 
-from prefetcher._sequence import open_sequence
+from prefetcher import LoaderStats, open_sequence
 
 pytest.importorskip("fsspec", reason="the remote extra: pip install 'prefetcher[remote]'")
 pytest.importorskip("smbprotocol", reason="fsspec's SMB back end needs smbprotocol")
@@ -152,13 +152,12 @@ def _fail(
     return caught.value, shown
 
 
-def _settle(stats: Callable[[], object]) -> None:
+def _settle(stats: Callable[[], LoaderStats]) -> None:
     import time
 
     deadline = time.monotonic() + TIMEOUT
     while time.monotonic() < deadline:
-        s = stats()
-        if s.loads_started == s.loads_completed + s.loads_failed:  # type: ignore[attr-defined]
+        if stats().pending == 0:
             return
         time.sleep(0.01)
     raise TimeoutError("loads still running")
