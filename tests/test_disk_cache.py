@@ -9,6 +9,7 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -43,7 +44,7 @@ def _bump_mtime(path: Path) -> None:
     os.utime(path, ns=(status.st_atime_ns, status.st_mtime_ns + 10**9))
 
 
-def _read_all(paths: list[Path], cache: Path, **options: object) -> tuple[list[int], DiskStats]:
+def _read_all(paths: list[Path], cache: Path, **options: Any) -> tuple[list[int], DiskStats]:
     with open_sequence(paths, disk_cache=str(cache), ahead=0, **options) as loader:
         values = [_value(loader.get(n, timeout=TIMEOUT)) for n in range(len(paths))]
         stats = loader.stats().disk
@@ -300,6 +301,7 @@ def test_a_second_run_over_smb_reads_from_the_local_disk(
             values = [_value(loader.get(n, timeout=TIMEOUT)) for n in range(3)]
             stats = loader.stats().disk
 
+    assert stats is not None
     assert values == [0, 1, 2] and stats.hits == 3
     stored = b"".join(p.read_bytes() for p in cache.rglob("*") if p.is_file())
     assert password.encode() not in stored  # keys hold the URL without its password
@@ -323,7 +325,7 @@ def test_chained_fsspec_urls_work_as_sources(
     chained = f"{scheme}::{url}"
     # One read at a time: the caching file systems copy a file in many requests, and
     # smbprotocol's session runs out of credits under concurrent ones (smbprotocol#312).
-    one_at_a_time = {"ahead": 0, "raw_ahead": 0}
+    one_at_a_time: dict[str, Any] = {"ahead": 0, "raw_ahead": 0}
 
     with open_sequence(chained + "/{}.png", **one_at_a_time) as template:
         assert [_value(template.get(n, timeout=TIMEOUT)) for n in range(3)] == [0, 1, 2]
