@@ -2,7 +2,7 @@
 
 Run from the repository root::
 
-    python benchmarks/run.py            # the full run with the issue's settings (a few minutes)
+    python benchmarks/run.py            # the full run with the default settings (a few minutes)
     python benchmarks/run.py --quick    # a smoke run with tiny settings (seconds)
     python benchmarks/run.py --help
 
@@ -21,6 +21,7 @@ import os
 import platform
 import shlex
 import statistics
+import subprocess
 import sys
 import threading
 import time
@@ -147,14 +148,14 @@ def machine() -> dict[str, Any]:
 
 
 def git_commit() -> str | None:
+    """The commit of the checkout (a worktree too), or None outside git."""
     try:
-        head = (ROOT / ".git" / "HEAD").read_text().strip()
-        if head.startswith("ref: "):
-            ref = ROOT / ".git" / head[5:]
-            return ref.read_text().strip() if ref.exists() else None
-        return head
-    except OSError:
+        done = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, timeout=10
+        )
+    except (OSError, subprocess.SubprocessError):
         return None
+    return done.stdout.strip() or None
 
 
 def make_workload_factory(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
@@ -197,7 +198,7 @@ def make_workload_factory(args: argparse.Namespace) -> tuple[Any, dict[str, Any]
             "bandwidth": bandwidth,
             "transfer_per_item": sample.transfer,
             "work": args.work,
-            # The issue's lower bound: one latency, then the slower of work and transfer per item.
+            # The lower bound: one latency, then the slower of work and transfer per item.
             "lower_bound": args.latency + n_items * max(args.work, sample.transfer),
             # One load alone on an idle share (median): what a jump nobody could guess costs.
             "bare_load": bare,
