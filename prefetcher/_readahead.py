@@ -90,9 +90,9 @@ class AdaptiveReadAhead:
 
     A jump ends the run. A jump out of a sequential run is what an image viewer does: it jumps
     and then reads on from there, but which way is anybody's guess, so the depth the run had
-    reached is split over both sides of the jump: half ahead, half behind (a few reads that may
-    be wasted, against a full load's wait on each of the first steps), and the first step from
-    there, which shows the way, grows the window at once. The first request is treated the same
+    reached, less one, is read on both sides of the jump (a few reads that will be wasted,
+    against a wait on each of the first steps); the first step from there, which shows the way,
+    grows the window at once. The first request is treated the same
     way, with ``minimum`` items on each side. A jump that follows a jump (or the first request)
     is random access, where any prefetch is wasted work, so the window drops to 0 until a
     sequential step is seen.
@@ -166,11 +166,12 @@ class AdaptiveReadAhead:
                 self._window = max(self._window, self._minimum)
         elif step != 0:
             if self._streak >= self._RUN:
-                # Where the viewer goes on from here is unknown: split the depth the run had
-                # reached over both sides.
-                half = max(self._minimum, math.ceil(self._window / 2))
-                self._window = half
-                self._behind = min(half, self._maximum - half)
+                # Where the viewer goes on from here is unknown, and the step that shows it
+                # comes one load later: by then, whichever way it goes, the items that step
+                # cannot start in time must be loading already, on both sides.
+                side = max(self._minimum, min(self._window - 1, self._maximum // 2))
+                self._window = side
+                self._behind = min(side, self._maximum - side)
                 # The first step from here shows the way the viewer goes on: grow at once.
                 self._streak = self._RUN - 1
             else:

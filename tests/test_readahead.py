@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import pytest
@@ -98,11 +97,11 @@ def test_the_window_never_passes_its_maximum() -> None:
     assert max(windows) == 4
 
 
-def test_a_jump_out_of_a_run_splits_the_window_over_both_sides() -> None:
-    policy = AdaptiveReadAhead(minimum=1, maximum=8)
+def test_a_jump_out_of_a_run_reads_the_depth_less_one_on_both_sides() -> None:
+    policy = AdaptiveReadAhead(minimum=1, maximum=16)
     windows = walk(policy, [None, 1, 1, 1], ready=False, every=0.01)  # type: ignore[list-item]
-    half = math.ceil(windows[-1] / 2)
-    assert (policy.on_request(40, False, 1.0), policy.behind) == (half, half) == (2, 2)
+    side = windows[-1] - 1
+    assert (policy.on_request(40, False, 1.0), policy.behind) == (side, side) == (3, 3)
 
 
 def test_a_jump_after_a_single_step_is_random_access() -> None:
@@ -156,12 +155,13 @@ def test_the_loader_reads_both_sides_of_a_jump_out_of_a_run() -> None:
     load = RecordingLoad()
     with PrefetchingLoader(load, ahead="auto", max_ahead=6) as loader:
         gated_walk(loader, load, range(0, 5))
-        half = math.ceil(loader.stats().ahead / 2)
+        wait_until(lambda: loader.stats().pending == 0)
+        calls_before = len(load.calls)
         loader.get(500)
-        assert loader.stats().ahead == half >= 2
-        with loader._lock:
-            for distance in range(1, half + 1):
-                assert {500 - distance, 500 + distance} <= set(loader._entries)
+        side = loader.stats().ahead
+        wait_until(lambda: loader.stats().pending == 0)
+        assert side >= 2
+        assert set(load.calls[calls_before:]) == set(range(500 - side, 500 + side + 1))
 
 
 def test_the_loader_window_drops_on_a_jump_and_random_access_reads_only_requests() -> None:
