@@ -152,6 +152,11 @@ class Run:
     end: float | None = None
     external_reads: int = 0  # reads made where the share's own counter cannot see them
     extra: dict[str, Any] = field(default_factory=dict)
+    # Seconds each request waited for its item: from the end of the previous item's work (or the
+    # start of the run) to the moment the item was handed over.
+    waits: list[float] = field(default_factory=list)
+    started: float | None = None
+    _ready_since: float | None = None
 
     @property
     def keys(self) -> Sequence[Any]:
@@ -163,6 +168,10 @@ class Run:
 
     def consume(self, n: int, item: Any) -> None:
         """Check that ``item`` is item n, then do the consumer's work (step1/step2 of the seed)."""
+        handed_over = time.perf_counter()
+        since = self._ready_since if self._ready_since is not None else self.started
+        if since is not None:
+            self.waits.append(handed_over - since)
         if not self.workload.check(n, item):
             raise WrongItem(f"request {self.requests}: got a wrong item for index {n}")
         self.requests += 1
@@ -170,6 +179,7 @@ class Run:
             # Stands for the consumer's own processing. Sleeping releases the GIL, as image
             # decoding in C or numpy work mostly does; CPU-bound Python work would not.
             time.sleep(self.workload.work)
+        self._ready_since = time.perf_counter()
 
     def finish(self) -> None:
         """The last item has been consumed: stop the clock (clean-up after this is not timed)."""

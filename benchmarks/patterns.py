@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 __all__ = ["PATTERNS", "backward", "forward", "make_pattern", "random_order", "viewer"]
 
-#: Runs of the viewer pattern are this many steps long (inclusive bounds), as in the issue.
+#: Runs of the viewer pattern are this many steps long (inclusive bounds).
 RUN_MIN, RUN_MAX = 8, 25
 
 

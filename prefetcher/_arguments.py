@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import math
 import operator
+from collections.abc import Sequence
+from concurrent.futures import Executor
 from typing import Any
 
 __all__ = [
+    "check_callable",
     "check_exceptions",
+    "check_executor",
     "check_int",
+    "check_keys",
     "check_seconds",
     "normalize_index",
     "window_cap",
@@ -18,6 +23,25 @@ __all__ = [
 # item (8 reached only 1.34x the lower bound there, 16 reached 1.11x; benchmarks/run.py
 # --latency 0.1). The window only grows as deep as the measured latency needs.
 DEFAULT_MAX_AHEAD = 16
+
+
+def check_callable(name: str, value: object, *, optional: bool = False) -> None:
+    """Raise ``TypeError`` naming ``name`` unless ``value`` is callable (or optional and None)."""
+    if not callable(value) and not (optional and value is None):
+        raise TypeError(f"{name} must be callable, got {value!r}")
+
+
+def check_keys(keys: object) -> None:
+    """Refuse keys that are not a sequence, and a ``str``, which is one of characters."""
+    if isinstance(keys, str) or (keys is not None and not isinstance(keys, Sequence)):
+        raise TypeError(f"keys must be a sequence (not a str) or None, got {keys!r:.80}")
+
+
+def check_executor(executor: object) -> None:
+    if executor is not None and not isinstance(executor, Executor):
+        raise TypeError(
+            f"executor must be a concurrent.futures.Executor, got {type(executor).__name__}"
+        )
 
 
 def check_int(name: str, value: object, minimum: int) -> int:

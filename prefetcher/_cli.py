@@ -148,6 +148,11 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help=f"position shown first ({POSITION_HELP}; default: the first file)",
     )
+    view.add_argument(
+        "--napari",
+        action="store_true",
+        help="open napari instead of the built-in viewer (needs the napari extra)",
+    )
     view.set_defaults(handler=_run_view)
     return parser
 
@@ -235,9 +240,12 @@ def _run_view(args: argparse.Namespace) -> int:
     from prefetcher._qt_check import missing_libraries, qt_problem
 
     source = _one_source(args)
+    extra = "napari" if args.napari else "qt"
     try:
         # Imported here, never at the top: no other command may import Qt.
-        viewer: Any = importlib.import_module("prefetcher.viewer")
+        viewer: Any = importlib.import_module(
+            "prefetcher.napari" if args.napari else "prefetcher.viewer"
+        )
     except ImportError as exc:
         # PyQt5 installed but a system library missing (libGL on a bare container) also names
         # a Qt module: look for the library first, so the advice is apt-get, not pip.
@@ -246,7 +254,12 @@ def _run_view(args: argparse.Namespace) -> int:
         if _is_missing_qt(exc):
             raise CLIError(
                 f"prefetcher view needs Qt ({exc}); install it from the checkout with: "
-                "pip install '.[qt]'"
+                f"pip install '.[{extra}]'"
+            ) from exc
+        if args.napari:
+            raise CLIError(
+                f"prefetcher view --napari needs napari ({exc}); install it from the checkout "
+                "with: pip install '.[napari]'"
             ) from exc
         raise
     # Qt aborts the whole process when its platform cannot start (no display, missing
@@ -255,7 +268,8 @@ def _run_view(args: argparse.Namespace) -> int:
     if problem is not None:
         raise CLIError(problem)
     try:
-        status = viewer.run(source, start=args.start, ahead=args.ahead, workers=args.workers)
+        start = 0 if args.napari and args.start is None else args.start
+        status = viewer.run(source, start=start, ahead=args.ahead, workers=args.workers)
     except FileNotFoundError as exc:  # a source that is not there: a command-line mistake
         raise CLIError(describe_missing(exc), status=2) from exc
     except ValueError as exc:

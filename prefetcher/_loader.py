@@ -13,8 +13,11 @@ from functools import partial
 from typing import Any, ClassVar, Generic, Literal, TypeVar, cast
 
 from ._arguments import (
+    check_callable,
     check_exceptions,
+    check_executor,
     check_int,
+    check_keys,
     check_seconds,
     normalize_index,
     window_cap,
@@ -128,21 +131,15 @@ class PrefetchingLoader(Generic[K, T]):
         retry_on: tuple[type[BaseException], ...] = (OSError, TimeoutError),
         backoff: float = 0.1,
     ) -> None:
-        if not callable(load):
-            raise TypeError(f"load must be callable, got {load!r}")
-        if isinstance(keys, str) or (keys is not None and not isinstance(keys, Sequence)):
-            raise TypeError(f"keys must be a sequence (not a str) or None, got {keys!r:.80}")
+        check_callable("load", load)
+        check_callable("sizeof", sizeof, optional=True)
+        check_keys(keys)
         check_int("cache_size", cache_size, minimum=1)
         cap = window_cap(ahead, max_ahead)
         workers = cap + 1 if max_workers is None else check_int("max_workers", max_workers, 1)
-        if executor is not None and not isinstance(executor, Executor):
-            raise TypeError(
-                f"executor must be a concurrent.futures.Executor, got {type(executor).__name__}"
-            )
+        check_executor(executor)
         if max_bytes is not None:
             check_int("max_bytes", max_bytes, minimum=1)
-        if sizeof is not None and not callable(sizeof):
-            raise TypeError(f"sizeof must be callable, got {sizeof!r}")
         load_timeout_seconds = check_seconds("load_timeout", load_timeout)
         retry = RetryPolicy(
             retries=check_int("retries", retries, minimum=0),

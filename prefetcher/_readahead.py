@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections import deque
 from typing import Protocol
 
 __all__ = ["AdaptiveReadAhead", "FixedReadAhead", "ReadAheadPolicy"]
@@ -62,20 +63,30 @@ class AdaptiveReadAhead:
 
     The depth that hides a load's latency is about ``load time / time between requests + 1``
     items: that many loads must be in flight so one finishes every time the consumer asks. The
-    policy measures both averages itself -- the time between requests without the time the
-    consumer spent waiting for the loader, which is what the window is there to remove -- and,
-    during a sequential run (steps of +1 or -1), moves the window to that depth; when the consumer
-    still arrives at an item that is not ready, the estimate is behind, so the window also grows
-    by one.
+    policy measures both itself -- the time between requests without the time the consumer spent
+    waiting for the loader, which is what the window is there to remove -- and, during a
+    sequential run (steps of +1 or -1), moves the window to that depth.
 
-    A single step of +1 or -1 may be chance among random requests, so the window grows only
-    from the second step of a run on; the first keeps at least ``minimum``.
+    The load time is a low quantile of the recent loads, not their average: loads in flight
+    together slow each other down (they share the link and the CPU), so the deeper the window,
+    the longer each load takes; an average would feed on itself and grow the window far deeper
+    than the latency needs. The least contended loads measure the latency itself.
+
+    When the consumer still arrives at an item that is not ready although the window was as
+    deep as the estimate, the estimate is behind: the window grows by one more item, and gives
+    that item back after a stretch of requests that all found their item ready.
+
+    A single step of +1 or -1 may be chance among random requests, so after a jump that follows
+    a jump the window grows only from the second step of a run on; the first keeps at least
+    ``minimum``.
 
     A jump ends the run. A jump out of a sequential run is what an image viewer does: it jumps
     and then reads on from there, but which way is anybody's guess, so the depth the run had
-    reached is split over both sides of the jump: half ahead, half behind (a few reads that may
-    be wasted, against a full load's wait on each of the first steps). A jump that follows a
-    jump is random access, where any prefetch is wasted work, so the window drops to 0 until a
+    reached, less one, is read on both sides of the jump (a few reads that will be wasted,
+    against a wait on each of the first steps); the first step from there, which shows the way,
+    grows the window at once. The first request is treated the same
+    way, with ``minimum`` items on each side. A jump that follows a jump (or the first request)
+    is random access, where any prefetch is wasted work, so the window drops to 0 until a
     sequential step is seen.
     """
 
@@ -84,6 +95,11 @@ class AdaptiveReadAhead:
     _SMOOTHING = 0.3
     # Sequential steps in a row that make a run rather than chance.
     _RUN = 2
+    # The load time is this quantile of the newest _SAMPLES load times.
+    _SAMPLES = 16
+    _QUANTILE = 0.25
+    # Ready requests in a row after which one extra item of the window is given back.
+    _RELAX = 8
 
     def __init__(self, minimum: int, maximum: int) -> None:
         self._minimum = minimum
@@ -96,6 +112,9 @@ class AdaptiveReadAhead:
         self._last_served_at: float | None = None
         self._interval: float | None = None
         self._load_time: float | None = None
+        self._load_times: deque[float] = deque(maxlen=self._SAMPLES)
+        self._extra = 0  # items on top of the estimate, for misses the estimate did not foresee
+        self._ready_streak = 0
 
     @property
     def window(self) -> int:
@@ -109,30 +128,49 @@ class AdaptiveReadAhead:
         previous_at, self._last_served_at = self._last_served_at, now
         self._behind = 0
         if step is None:
+            # Which way the consumer goes is unknown: one item each side, and the first step
+            # shows the way.
             self._window = self._minimum
+            self._behind = self._minimum
+            self._streak = self._RUN - 1
         elif step in (1, -1):
             if previous_at is not None:
                 self._interval = self._average(self._interval, max(0.0, now - previous_at))
             self._streak += 1
             if self._streak >= self._RUN:
-                grown = self._window + (0 if was_ready else 1)
-                self._window = min(self._maximum, max(self._minimum, grown, self._estimate()))
+                base = max(self._minimum, self._estimate())
+                if was_ready:
+                    self._ready_streak += 1
+                    if self._ready_streak >= self._RELAX and self._extra:
+                        self._extra -= 1
+                        self._ready_streak = 0
+                else:
+                    self._ready_streak = 0
+                    if self._window >= base + self._extra:
+                        self._extra += 1  # deep enough by the estimate, and still too late
+                self._extra = min(self._extra, self._maximum)
+                self._window = min(self._maximum, base + self._extra)
             else:
                 self._window = max(self._window, self._minimum)
         elif step != 0:
             if self._streak >= self._RUN:
-                # Where the viewer goes on from here is unknown: split the depth the run had
-                # reached over both sides.
-                half = max(self._minimum, math.ceil(self._window / 2))
-                self._window = half
-                self._behind = min(half, self._maximum - half)
+                # Where the viewer goes on from here is unknown, and the step that shows it
+                # comes one load later: by then, whichever way it goes, the items that step
+                # cannot start in time must be loading already, on both sides.
+                side = max(self._minimum, min(self._window - 1, self._maximum // 2))
+                self._window = side
+                self._behind = min(side, self._maximum - side)
+                # The first step from here shows the way the viewer goes on: grow at once.
+                self._streak = self._RUN - 1
             else:
                 self._window = 0
-            self._streak = 0
+                self._streak = 0
         return self._window
 
     def on_load_finished(self, seconds: float) -> None:
-        self._load_time = self._average(self._load_time, seconds)
+        self._load_times.append(seconds)
+        ordered = sorted(self._load_times)
+        self._load_time = ordered[int(len(ordered) * self._QUANTILE)]
 
     def on_wait_finished(self, now: float) -> None:
         self._last_served_at = now

@@ -19,6 +19,7 @@ from prefetcher._cli_common import (
 from prefetcher._numbering import Numbering
 from prefetcher._remote import display_name
 from prefetcher._sequence import ImageSequence, open_sequence
+from prefetcher._tiff import is_tiff_file
 
 __all__ = ["ScanParams", "run_scan"]
 
@@ -87,8 +88,10 @@ def run_scan(params: ScanParams) -> int:
 
 
 def _open(source: str, options: LoaderOptions) -> ImageSequence[Any, Any]:
-    # One file is a sequence of one: "is this file readable?" is a fair question to ask.
-    sequence: str | list[str] = [source] if os.path.isfile(source) else source
+    # One file is a sequence of one: "is this file readable?" is a fair question to ask. A TIFF
+    # file is a sequence of its pages.
+    one_file = os.path.isfile(source) and not is_tiff_file(source)
+    sequence: str | list[str] = [source] if one_file else source
     try:
         return open_sequence(sequence, ahead=options.ahead, max_workers=options.workers)
     except FileNotFoundError as exc:

@@ -176,8 +176,30 @@ def run_until_closed(frames: str, broken: str) -> dict[str, Any]:
     return {"status": status, **seen}
 
 
+def command_line(frames: str, broken: str) -> dict[str, Any]:
+    """``prefetcher view FRAMES --napari --start 5``, in this process, until its window closes."""
+    from prefetcher._cli import main as prefetcher_main
+
+    seen: dict[str, Any] = {}
+    deadline = time.monotonic() + TIMEOUT
+
+    def check() -> None:
+        viewer = napari.current_viewer()
+        if viewer is not None and viewer.layers:
+            seen["shown"] = shown(viewer.layers[0], viewer)
+            if seen["shown"] == 5 or time.monotonic() > deadline:
+                viewer.close()
+                return
+        QTimer.singleShot(10, check)
+
+    QTimer.singleShot(0, check)
+    status = prefetcher_main(["view", frames, "--napari", "--start", "5"])
+    return {"status": status, **seen}
+
+
 SCENARIOS = [
     run_until_closed,
+    command_line,
     add_layer,
     step_forward,
     never_blocks,

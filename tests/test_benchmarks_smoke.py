@@ -28,6 +28,7 @@ def test_quick_run_checks_every_item_and_writes_json_and_chart(tmp_path: Path) -
         "--contenders=" + ",".join(CONTENDERS),
         f"--output={output}",
         f"--chart={chart}",
+        f"--waits-chart={tmp_path / 'waits.png'}",
     ]
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=50)
     assert done.returncode == 0, done.stdout + done.stderr
@@ -44,3 +45,26 @@ def test_quick_run_checks_every_item_and_writes_json_and_chart(tmp_path: Path) -
             assert result["median_reads"] >= 12
     assert document["micro"]["get_hit_ns"] > 0
     assert chart.read_bytes().startswith(b"\x89PNG")
+    assert (tmp_path / "waits.png").read_bytes().startswith(b"\x89PNG")
+    assert len(pairs[("viewer", "plain")]["runs"][0]["waits"]) == 12  # one wait per request
+    assert document["workload"]["online_bound"]["viewer"] > document["workload"]["bare_load"]
+
+
+def test_quick_scale_run_measures_every_part_and_writes_json(tmp_path: Path) -> None:
+    output = tmp_path / "scale.json"
+    command = [
+        sys.executable,
+        str(ROOT / "benchmarks" / "scale.py"),
+        "--quick",
+        f"--output={output}",
+    ]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=50)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+    document = json.loads(output.read_text())
+    assert set(document["overhead"]["us_per_item"]) == {"bare_window", "ahead=4", "auto"}
+    for size, hit in document["hits"].items():
+        # Every timed get was a hit on a filled cache, or the figure measured something else.
+        assert (hit["misses"], hit["cached"]) == (0, int(size))
+    assert document["long"]["reads"] == document["long"]["items"]
+    assert all(document["depth"][cap]["reads"] >= 100 for cap in ("4", "16"))

@@ -105,8 +105,10 @@ ELSEWHERE = {
     "prefetcher view": "tests/test_qt_viewer.py (a window, then Ctrl-C) and tests/test_cli.py "
     "(where Qt cannot start)",
     "python benchmarks/run.py": "tests/test_benchmarks_smoke.py (its --quick option)",
-    "python benchmarks/run.py --chart docs/benchmarks.png": "tests/test_benchmarks_smoke.py "
-    "(--quick, with --chart to a temporary file)",
+    "python benchmarks/run.py --chart docs/benchmarks.png --waits-chart docs/waits.png": (
+        "tests/test_benchmarks_smoke.py (--quick, with both charts to temporary files)"
+    ),
+    "python benchmarks/scale.py": "tests/test_benchmarks_smoke.py (its --quick option)",
     "python benchmarks/scale_out.py --quick": "tests/test_map_frames.py",
     "python benchmarks/tiers.py": "tests/test_tiers.py (its scripts table, on a few small frames)",
     "python benchmarks/tiers.py --only scripts": "tests/test_tiers.py (on a few small frames)",
@@ -138,13 +140,6 @@ RUN_HERE = {
         "--quick",
         "--screenshot",
         "{tmp}/napari.png",  # not over the docs' own picture
-    ],
-    "python benchmarks/micro.py --transfer 0": [
-        sys.executable,
-        "benchmarks/micro.py",
-        "--transfer",
-        "0",
-        "--quick",
     ],
     'xvfb-run -a -s "-screen 0 1024x768x24" python examples/pyqt5_viewer.py --frames 40 '
     "--screenshot docs/viewer.png": [
@@ -290,7 +285,8 @@ def test_scan_console_example(tmp_path: Path) -> None:
     [
         "python benchmarks/decode.py",
         "python benchmarks/micro.py",
-        "python benchmarks/micro.py --transfer 0",
+        "python benchmarks/soak.py",
+        "xvfb-run -a python benchmarks/napari_stepping.py --screenshot docs/napari.png",
     ],
 )
 def test_benchmark_of_the_docs_runs_through_its_quick_option(command: str, tmp_path: Path) -> None:

@@ -353,3 +353,12 @@ def test_in_napari_run_shows_the_start_frame_until_the_window_closes(
     result = _result(session, "run_until_closed")
 
     assert (result["status"], result.get("shown")) == (0, 7), result
+
+
+@pytest.mark.slow
+def test_prefetcher_view_with_napari_opens_napari_on_the_start_frame(
+    session: dict[str, Any],
+) -> None:
+    result = _result(session, "command_line")
+
+    assert (result["status"], result.get("shown")) == (0, 5), result

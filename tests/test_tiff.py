@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -248,3 +249,14 @@ def test_a_page_over_smb_is_read_by_its_own_byte_range(
 
     np.testing.assert_array_equal(page, pages[20])
     assert page_bytes <= read < 2 * page_bytes, (read, page_bytes, path.stat().st_size)
+
+
+def test_scan_of_a_multi_page_tiff_reads_every_page(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from prefetcher._cli import main
+
+    path = _write(tmp_path / "run7.tif", _pages(5))
+    assert main(["scan", str(path), "--quiet", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert (result["frames"], result["read"], result["error_count"]) == (5, 5, 0)
