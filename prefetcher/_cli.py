@@ -130,6 +130,21 @@ def build_parser() -> argparse.ArgumentParser:
         help="position to stop before (default: after the last file)",
     )
     scan.add_argument("--reverse", action="store_true", help="walk from the last file back")
+    scan.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        default=None,
+        help="read the frames in chunks on this Dask cluster (tcp://host:8786; the dask extra), "
+        "each chunk read ahead by a loader of its own",
+    )
+    scan.add_argument(
+        "--processes",
+        metavar="N",
+        type=positive_int,
+        default=None,
+        help="read the frames in chunks on N local processes (--workers stays the threads of "
+        "each loader)",
+    )
     scan.set_defaults(handler=_run_scan)
 
     view = commands.add_parser(
@@ -221,11 +236,15 @@ def _run_demo(args: argparse.Namespace) -> int:
 def _run_scan(args: argparse.Namespace) -> int:
     from prefetcher._scan import ScanParams, run_scan
 
+    if args.scheduler is not None and args.processes is not None:
+        raise CLIError("give --scheduler or --processes, not both", status=2)
     params = ScanParams(
         source=_one_source(args),
         start=args.start,
         stop=args.stop,
         reverse=args.reverse,
+        scheduler=args.scheduler,
+        processes=args.processes,
         loader=_loader_options(args),
         output=_output_options(args),
     )

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import importlib
 import json
 import os
 import time
@@ -35,6 +37,10 @@ class ScanParams:
     start: int | None = None
     stop: int | None = None
     reverse: bool = False
+    #: A Dask scheduler's address: read the frames in chunks on its cluster.
+    scheduler: str | None = None
+    #: Read the frames in chunks on this many local processes.
+    processes: int | None = None
     loader: LoaderOptions = dataclasses.field(default_factory=LoaderOptions)
     output: OutputOptions = dataclasses.field(default_factory=OutputOptions)
 
@@ -66,11 +72,19 @@ def run_scan(params: ScanParams) -> int:
         walk: Iterable[int] = _walk(first, scan) if positions is None else positions
         total = None if positions is None else len(positions)
         began = time.perf_counter()
-        with progress("scan", total, quiet=params.output.quiet) as bar:
-            for position in walk:
-                scan.visited.append(position)
-                _read(loader, numbering, position, scan)
-                bar.update()
+        chunked = params.scheduler is not None or params.processes is not None
+        if chunked:
+            if positions is None:
+                raise CLIError(
+                    "--scheduler and --processes need a known last file: give --stop N", status=2
+                )
+            chunk_stats = _read_in_chunks(loader, numbering, positions, params, scan)
+        else:
+            with progress("scan", total, quiet=params.output.quiet) as bar:
+                for position in walk:
+                    scan.visited.append(position)
+                    _read(loader, numbering, position, scan)
+                    bar.update()
         if scan.walked_to_gap:
             # The walk's end is where the sequence ends as far as we can tell, not a gap.
             end = scan.absent.pop()
@@ -78,7 +92,7 @@ def run_scan(params: ScanParams) -> int:
             if not scan.frames:
                 raise CLIError(f"no file {numbering.name(end)!r}: nothing to scan")
         seconds = time.perf_counter() - began
-        stats = dataclasses.asdict(loader.stats())
+        stats = chunk_stats if chunked else dataclasses.asdict(loader.stats())
     result = _result(params, numbering, scan, seconds, stats)
     if params.output.json:
         print(json.dumps(result, indent=2))
@@ -134,6 +148,73 @@ def _positions(numbering: Numbering, params: ScanParams) -> range | None:
     return positions[::-1] if params.reverse else positions
 
 
+def _read_in_chunks(
+    loader: ImageSequence[Any, Any],
+    numbering: Numbering,
+    positions: range,
+    params: ScanParams,
+    scan: _Scan,
+) -> dict[str, Any]:
+    """Read ``positions`` with :func:`~prefetcher.map_frames_report`, on a cluster or processes.
+
+    Each chunk opens a loader of its own over its files with this sequence's reader (which holds
+    a URL's credentials; the keys never do). Returns the chunks' loader counters added up.
+    """
+    from prefetcher._map import map_frames_report
+
+    keys = loader.keys
+    frames = [keys[p] for p in positions] if keys is not None else list(positions)
+    with _client(params.scheduler) as client:
+        report = map_frames_report(
+            _discard,
+            frames,
+            load=loader.reader,
+            client=client,
+            workers=params.processes,
+            processes=params.processes is not None,
+            progress=not params.output.quiet,
+            **loader.options,
+        )
+    failed = {positions[f.index]: f for f in report.failures}
+    for position in positions:
+        scan.visited.append(position)
+        failure = failed.get(position)
+        missing = failure is not None and isinstance(failure.error, FileNotFoundError)
+        if missing and numbering.open_ended:
+            scan.absent.append(position)  # a gap in the numbering, reported as one
+            continue
+        if failure is not None:
+            _record(scan, numbering, position, loader, failure.error)
+        scan.frames += 1
+    return dataclasses.asdict(report.loader_stats())
+
+
+@contextlib.contextmanager
+def _client(address: str | None) -> Iterator[Any]:
+    """A ``distributed.Client`` connected to ``address``, or ``None`` without one."""
+    if address is None:
+        yield None
+        return
+    try:
+        distributed: Any = importlib.import_module("distributed")  # optional: Any for mypy
+    except ImportError as exc:
+        raise CLIError(
+            f"--scheduler needs Dask ({exc}); install it from the checkout with: "
+            "pip install '.[dask]'",
+            status=2,
+        ) from exc
+    try:
+        client = distributed.Client(address, timeout=30)
+    except OSError as exc:
+        raise CLIError(f"cannot reach the Dask scheduler at {address}: {exc}") from exc
+    with client:
+        yield client
+
+
+def _discard(frame: object) -> None:
+    """What a chunked scan does with a frame: nothing; reading it was the test."""
+
+
 def _walk(first: int, scan: _Scan) -> Iterator[int]:
     """``first, first + 1, ...`` until a file is missing."""
     position = first
@@ -165,7 +246,7 @@ def _record(
     numbering: Numbering,
     position: int,
     loader: ImageSequence[Any, Any],
-    exc: Exception,
+    exc: BaseException,
 ) -> None:
     keys = loader.keys
     path = str(keys[position]) if keys is not None else _template_path(numbering, position)

@@ -248,6 +248,10 @@ class _LoadTiffPage:
 
 
 def _renamed(exc: BaseException, message: str) -> BaseException:
+    if type(exc).__name__ == "TiffFileError" and not isinstance(exc, ValueError):
+        # tifffile's own error is a ValueError from 2025.6 on; older releases (the last for
+        # Python 3.10) derive it from Exception: promise the ValueError of the newer ones.
+        return ValueError(message)
     try:
         return type(exc)(message)
     except Exception:  # an exception class with an unusual constructor: keep it as it is

@@ -30,7 +30,7 @@ def local_cluster(threads_per_worker: int = 1) -> Iterator[Any]:
         threads_per_worker=threads_per_worker,
         processes=True,
         host="127.0.0.1",
-        dashboard_address=None,
+        dashboard_address=":0",  # a free port, should a dashboard start (with bokeh installed)
         worker_dashboard_address=None,
         silence_logs=logging.ERROR,
     )

@@ -212,6 +212,9 @@ def run(argv: list[str], tmp: Path, timeout: float = TIMEOUT) -> subprocess.Comp
     """Run ``argv`` from the checkout, with this environment's scripts first on PATH."""
     argv = [arg.replace("{tmp}", str(tmp)) for arg in argv]
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    if argv[0] == "xvfb-run":
+        # A real display: the offscreen platform these tests set for Qt has no OpenGL (napari).
+        env.pop("QT_QPA_PLATFORM", None)
     process = subprocess.Popen(
         [sys.executable, "-c", _DEFAULT_SIGINT_EXEC, *argv],
         cwd=ROOT,

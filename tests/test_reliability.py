@@ -5,12 +5,16 @@ from __future__ import annotations
 import concurrent.futures
 import gc
 import logging
+import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 import weakref
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -517,3 +521,50 @@ def test_a_loader_with_deadlines_dropped_without_close_lets_its_threads_go() -> 
     gc.collect()
     assert dropped() is None
     wait_until(lambda: not loader_threads())
+
+
+def test_one_ctrl_c_ends_prefetcher_scan_while_a_file_hangs(tmp_path: Path) -> None:
+    # A named pipe nobody writes to: reading it blocks for ever, as a read from a hung share does.
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    for n in range(3):
+        (frames / f"{n}.png").write_bytes(b"")
+    fifo = frames / "3.png"
+    os.mkfifo(fifo)
+    child = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import signal, sys\n"
+            "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
+            "from prefetcher._cli import main\n"
+            f"sys.exit(main(['scan', {str(frames / '{}.png')!r}, '--quiet']))\n",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    writer = None
+    try:
+        # The write end opens once the scan has the pipe open for reading; held open without a
+        # byte written, it keeps the scan's read blocked.
+        deadline = time.monotonic() + WAIT
+        while writer is None and time.monotonic() < deadline and child.poll() is None:
+            try:
+                writer = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+            except OSError:
+                time.sleep(0.01)
+        assert writer is not None, "the scan never opened the hung file"
+        interrupted = time.monotonic()
+        child.send_signal(signal.SIGINT)
+        _, err = child.communicate(timeout=WAIT)
+        took = time.monotonic() - interrupted
+    finally:
+        if child.poll() is None:
+            os.kill(child.pid, signal.SIGKILL)
+            child.communicate()
+        if writer is not None:
+            os.close(writer)
+    assert child.returncode == 130, err
+    assert "Traceback" not in err
+    assert took < 2.5, f"took {took:.1f} s to end after Ctrl-C"
