@@ -20,7 +20,7 @@ import time
 import traceback
 import uuid
 from collections.abc import Callable, Generator, Mapping, Sequence
-from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from prefetcher._cli_common import progress as progress_bar
@@ -482,7 +482,7 @@ def _run_all(
         return
     count = workers if workers is not None else (os.cpu_count() or 1)
     executor: Executor = (
-        ProcessPoolExecutor(max_workers=count)
+        concurrent.futures.ProcessPoolExecutor(max_workers=count)  # multiprocessing: only now
         if processes
         else ThreadPoolExecutor(max_workers=count, thread_name_prefix="prefetcher-map")
     )
