@@ -2,6 +2,7 @@
 
 from typing import TYPE_CHECKING, Any
 
+from ._diskcache import DiskStats
 from ._errors import LoaderClosedError
 from ._images import load_image
 from ._loader import PrefetchingLoader
@@ -17,12 +18,14 @@ from ._numbering import Numbering
 from ._sequence import ImageSequence, open_sequence
 from ._slow_share import SimulatedShare
 from ._stats import LoaderStats
+from ._tiers import TieredLoader, TieredStats, chain
 
 if TYPE_CHECKING:
     from ._frames import FrameStack
 
 __all__ = [
     "ChunkReport",
+    "DiskStats",
     "FrameFailure",
     "FrameStack",
     "ImageSequence",
@@ -33,6 +36,9 @@ __all__ = [
     "Numbering",
     "PrefetchingLoader",
     "SimulatedShare",
+    "TieredLoader",
+    "TieredStats",
+    "chain",
     "load_image",
     "map_frames",
     "map_frames_report",

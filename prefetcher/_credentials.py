@@ -169,7 +169,17 @@ class _MaskingFilter(logging.Filter):
         masked = mask(message)
         if masked != message:
             record.msg, record.args = masked, None
+        if record.exc_info and record.exc_info[1] is not None:
+            # A traceback of the back end's exception (fsspec's HTTP back end logs each failed
+            # HEAD so) quotes the URL it failed on: kept as masked text, the exception dropped.
+            text = record.exc_text or _FORMATTER.formatException(record.exc_info)
+            shown = mask(text)
+            if shown != text:
+                record.exc_info, record.exc_text = None, shown
         return True
+
+
+_FORMATTER = logging.Formatter()
 
 
 # Guards _masked_loggers.

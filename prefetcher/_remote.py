@@ -17,7 +17,15 @@ from typing import Any, TypeVar
 from prefetcher._credentials import mask, mask_logs_of, secrets_of
 from prefetcher._smb import is_smb_url, smb_server
 
-__all__ = ["display_name", "glob_url", "is_url", "list_url", "read_url", "url_filesystem"]
+__all__ = [
+    "display_name",
+    "glob_url",
+    "is_url",
+    "list_url",
+    "read_url",
+    "stat_url",
+    "url_filesystem",
+]
 
 T = TypeVar("T")
 
@@ -85,6 +93,33 @@ def read_url(
         return data if isinstance(data, bytes) else bytes(data)
 
     return _call(url, storage_options, cat, name=name)
+
+
+def stat_url(
+    url: str, storage_options: Mapping[str, Any] | None = None, *, name: str | None = None
+) -> dict[str, Any]:
+    """The back end's information on a file (``size``, a modification time ...): one stat.
+
+    Raises:
+        FileNotFoundError, PermissionError, ConnectionError, OSError: as :func:`read_url`.
+    """
+
+    def info(fs: Any, path: str) -> dict[str, Any]:
+        try:
+            return dict(fs.info(path))
+        except FileNotFoundError as exc:
+            # fsspec's HTTP back end turns any failure of its HEAD and GET (a refused
+            # connection too) into FileNotFoundError, with the real error as the cause.
+            cause = exc.__cause__
+            if (
+                isinstance(cause, Exception)
+                and not isinstance(cause, FileNotFoundError)
+                and getattr(cause, "status", None) not in (404, 410)
+            ):
+                raise cause from None
+            raise
+
+    return _call(url, storage_options, info, name=name)
 
 
 def list_url(

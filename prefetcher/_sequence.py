@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-import dataclasses
 import errno
 import glob
 import os
 import re
-import threading
-from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, overload
+from collections.abc import Mapping, Sequence
+from functools import partial
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 from prefetcher._credentials import Secrets
-from prefetcher._images import decode_image, load_image
-from prefetcher._loader import PrefetchingLoader
-from prefetcher._numbering import Numbering, list_template_numbers
-from prefetcher._remote import display_name, glob_url, is_url, list_url, read_url, url_filesystem
+from prefetcher._image_sequence import ImageSequence, open_files, open_pages
+from prefetcher._remote import display_name, glob_url, is_url, list_url
 from prefetcher._template import Template, parse_template, printf_hint
 from prefetcher._tiff import is_tiff_file, open_tiff
 
@@ -25,9 +22,6 @@ if TYPE_CHECKING:
     from PIL import Image
 
 __all__ = ["ImageSequence", "natural_sort_key", "open_sequence"]
-
-K = TypeVar("K")
-T = TypeVar("T")
 
 _DIGITS = re.compile(r"(\d+)")
 
@@ -56,111 +50,6 @@ def natural_sort_key(path: str) -> tuple[tuple[str | int, ...], str]:
         tuple(int(part) if i % 2 else part.casefold() for i, part in enumerate(parts)),
         path,
     )
-
-
-def _load(path: str, real: str, secrets: Secrets, mode: str | None, as_array: bool) -> Any:
-    if not is_url(path):
-        return load_image(path, mode=mode, as_array=as_array)
-    # ``path`` is the public URL (no password): read the URL as given, name the public one.
-    data = read_url(real, secrets.storage_options, name=path)
-    return decode_image(data, path, mode=mode, as_array=as_array)
-
-
-@dataclasses.dataclass(frozen=True)
-class _LoadImage:
-    """``load(path)`` for a loader over known paths; a module-level class so it pickles."""
-
-    mode: str | None
-    as_array: bool
-    secrets: Secrets = dataclasses.field(default_factory=Secrets)
-
-    def __call__(self, path: str) -> Any:
-        return _load(path, self.secrets.url(path), self.secrets, self.mode, self.as_array)
-
-
-@dataclasses.dataclass(frozen=True)
-class _LoadNumbered:
-    """``load(n)`` for a numbered template: file ``template.format(n)``; pickles too."""
-
-    template: Template  # the public template (no password)
-    mode: str | None
-    as_array: bool
-    secrets: Secrets = dataclasses.field(default_factory=Secrets)
-    #: The template as given, password and all, when it differs from the public one.
-    real: Template | None = None
-
-    def __call__(self, n: int) -> Any:
-        path = self.template.format(n)
-        real = path if self.real is None else self.real.format(n)
-        return _load(path, real, self.secrets, self.mode, self.as_array)
-
-
-class ImageSequence(PrefetchingLoader[K, T], Generic[K, T]):
-    """The loader :func:`open_sequence` returns: a :class:`PrefetchingLoader` that knows its files.
-
-    :attr:`numbering` says which file each position reads and which file numbers are missing.
-    """
-
-    def __init__(
-        self,
-        load: Callable[[Any], Any],
-        keys: Sequence[K] | None,
-        *,
-        template: Template | None = None,
-        listing: tuple[Template, Mapping[str, Any]] | None = None,
-        **loader_options: Any,
-    ) -> None:
-        super().__init__(load, keys, **loader_options)
-        self._reader = load
-        self._options = dict(loader_options)
-        self._template = template
-        # The template as given (a URL's password and all) and the storage options, to list
-        # its directory with; the public template otherwise.
-        self._listing = listing
-        self._numbering: Numbering | None = None
-        # Guards _numbering; never held while listing (two threads may both list, once each).
-        self._numbering_lock = threading.Lock()
-
-    @property
-    def reader(self) -> Callable[[Any], Any]:
-        """The picklable callable that reads and decodes one key, as the loader's ``load``.
-
-        It holds what a URL key needs to be read (the password the key leaves out) and never
-        shows it: with :attr:`keys` and :attr:`options`, it opens the same sequence elsewhere,
-        in another process or on a cluster.
-        """
-        return self._reader
-
-    @property
-    def options(self) -> dict[str, Any]:
-        """The loader options this sequence was opened with (network defaults included)."""
-        return dict(self._options)
-
-    def __enter__(self) -> ImageSequence[K, T]:
-        # Typed as the subclass, so that `with open_sequence(...) as seq:` knows seq.numbering.
-        return self
-
-    @property
-    def numbering(self) -> Numbering:
-        """Positions and file numbers: :attr:`Numbering.first_position`, :meth:`Numbering.name` ...
-
-        For a template, the directory is listed the first time this is read (one listing) to find
-        the lowest and highest existing file numbers and the gaps between them.
-        """
-        with self._numbering_lock:
-            numbering = self._numbering
-        if numbering is not None:
-            return numbering
-        if self._template is not None:
-            real, storage_options = self._listing or (self._template, {})
-            numbering = _template_numbering(self._template, real, storage_options)
-        else:
-            keys = self.keys
-            assert keys is not None
-            numbering = Numbering.of_keys(keys)
-        with self._numbering_lock:
-            self._numbering = numbering
-        return numbering
 
 
 _Source = str | os.PathLike[str] | Sequence[str | os.PathLike[str]]
@@ -224,8 +113,11 @@ def open_sequence(
     ``retry_on=(ConnectionError, TimeoutError)`` and ``load_timeout=30.0`` (see
     ``docs/reliability.rst``); a local path keeps the loader's own defaults.
 
-    Every item is loaded by :func:`load_image` in a worker (one read, complete decode). The load
-    callable pickles, so ``executor=ProcessPoolExecutor()`` works.
+    Every item is read in one call and decoded completely in a worker, as :func:`load_image`
+    does, in two tiers (docs/tiers.rst): the file's bytes, then the decoded frame. The reads
+    pickle, so ``executor=ProcessPoolExecutor()`` runs them in processes; decoding stays in
+    threads. ``load_timeout``, ``retries`` and the other reliability options are the decode
+    stage's (each attempt reads the file again); ``load_timeout`` bounds each read too.
 
     Args:
         source: Directory, glob pattern, numbered template, or sequence of paths (or URLs).
@@ -233,10 +125,18 @@ def open_sequence(
         as_array: Items are read-only numpy arrays instead of Pillow images.
         storage_options: Options for the fsspec file system of a URL source (``username``,
             ``password``, ...; keyed by protocol for a chained URL, as in fsspec).
-        **loader_options: Passed to :class:`PrefetchingLoader` (``cache_size``, ``ahead``, ...).
+        **loader_options: Passed to :class:`PrefetchingLoader` (``cache_size``, ``ahead``, ...),
+            except the tiers' own (docs/tiers.rst): ``raw_bytes`` (bytes of files kept in
+            memory, default 256 MB, 0 disables), ``raw_ahead`` (their read-ahead beyond the
+            decoded window; default 8, or 0 with ``ahead=0``), ``disk_cache`` /
+            ``disk_cache_bytes`` (a local directory that keeps the files across runs; not for a
+            multi-page TIFF), ``check_files`` (one stat per read, for ``refresh`` and
+            ``iter_follow`` and to key the disk tier; default True for local files and with a
+            ``disk_cache``, False for a URL source without one, whose read is one round trip).
 
     Returns:
-        The loader; ``loader.keys`` holds the resolved paths (``None`` for a template).
+        An :class:`ImageSequence`; ``loader.keys`` holds the resolved paths (``None`` for a
+        template).
 
     Raises:
         FileNotFoundError: The directory does not exist or holds no image files, or the glob
@@ -268,10 +168,16 @@ def open_sequence(
         template = parse_template(public)
         if template is not None:
             real = None if public == path else _real_template(path, public)
-            numbered = _LoadNumbered(template, mode, as_array, secrets, real)
-            options = _options_for(is_url(public), loader_options)
-            listing = (real or template, secrets.storage_options)
-            return ImageSequence(numbered, None, template=template, listing=listing, **options)
+            return open_files(
+                keys=None,
+                template=template,
+                relist=None,
+                mode=mode,
+                as_array=as_array,
+                secrets=secrets,
+                real=real,
+                options=_options_for(is_url(public), loader_options),
+            )
         keys: tuple[str, ...]
         # A local directory whose name has a "[" is a directory, not a pattern.
         is_glob = bool(_GLOB_MAGIC.search(_without_query(public))) and (
@@ -279,11 +185,11 @@ def open_sequence(
         )
         if not is_glob and is_tiff_file(path):  # a multi-page TIFF: item n is page n
             options = _options_for(is_url(public), loader_options)
-            return open_tiff(
-                path, mode=mode, as_array=as_array, loader_type=ImageSequence, **options
-            )
-        keys = _glob(path, secrets) if is_glob else _list_directory(path, secrets)
+            return open_tiff(path, mode=mode, as_array=as_array, loader_type=open_pages, **options)
+        relist = partial(_glob if is_glob else _list_directory, path, secrets)
+        keys = relist()
     elif isinstance(source, Sequence):
+        relist = None
         keys = tuple(_public(_as_path(item), secrets) for item in source)
         if not keys:
             raise ValueError("source is an empty sequence of paths")
@@ -292,8 +198,16 @@ def open_sequence(
             "source must be a directory, glob pattern, numbered template or sequence of paths, "
             f"not {type(source).__name__}"
         )
-    load = _LoadImage(mode, as_array, secrets)
-    return ImageSequence(load, keys, **_options_for(any(map(is_url, keys)), loader_options))
+    return open_files(
+        keys=keys,
+        template=None,
+        relist=relist,
+        mode=mode,
+        as_array=as_array,
+        secrets=secrets,
+        real=None,
+        options=_options_for(any(map(is_url, keys)), loader_options),
+    )
 
 
 def _real_template(path: str, public: str) -> Template:
@@ -332,27 +246,6 @@ def _as_path(item: object) -> str:
         if isinstance(path, str):
             return path
     raise TypeError(f"every path in source must be a str or os.PathLike, got {item!r}")
-
-
-def _template_numbering(
-    template: Template, real: Template, storage_options: Mapping[str, Any]
-) -> Numbering:
-    numbers = list_template_numbers(real, storage_options)
-    if numbers is not None:
-        return Numbering.of_template(template, numbers)
-    # Not listable: numbering starts at 0, or at 1 when there is no file 0; the end is unknown.
-    first = 0 if _exists(real.format(0), storage_options) else 1
-    return Numbering.of_template(template, [first], listed=False)
-
-
-def _exists(path: str, storage_options: Mapping[str, Any]) -> bool:
-    if is_url(path):
-        try:
-            fs, fs_path = url_filesystem(path, storage_options)
-            return bool(fs.exists(fs_path))
-        except Exception:
-            return False
-    return os.path.exists(path)
 
 
 def _image_extensions() -> frozenset[str]:

@@ -110,6 +110,10 @@ ELSEWHERE = {
     ),
     "python benchmarks/scale.py": "tests/test_benchmarks_smoke.py (its --quick option)",
     "python benchmarks/scale_out.py --quick": "tests/test_map_frames.py",
+    "python benchmarks/tiers.py": "tests/test_tiers.py (its scripts table, on a few small frames)",
+    "python benchmarks/tiers.py --only scripts": "tests/test_tiers.py (on a few small frames)",
+    "python benchmarks/tiers.py --smb --frames 60": "the same code as the simulated share's run "
+    "in tests/test_tiers.py, over a Samba server it starts itself (too slow for this suite)",
 }
 
 #: Run by this module, as written (a long benchmark through its --quick option).

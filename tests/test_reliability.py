@@ -467,14 +467,19 @@ def test_close_racing_with_loads_that_finish_resolves_every_waiter() -> None:
 
 # Exit and Ctrl-C, in a child process whose load hangs for ever.
 
+# Each worker writes its line in one call: print() writes the text and the newline apart, and
+# lines of workers starting at once then interleave ("loadingloading 1"), so the line a test
+# waits for to send Ctrl-C may never come whole.
 HUNG_LOADER = """
+import sys
 import threading
 from prefetcher import PrefetchingLoader
 
 never = threading.Event()
 
 def load(n):
-    print("loading", n, flush=True)
+    sys.stdout.write(f"loading {n}\\n")
+    sys.stdout.flush()
     never.wait()
 """
 
