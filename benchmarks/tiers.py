@@ -64,6 +64,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python benchmarks/tiers.py", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="few small frames, one run")
     parser.add_argument("--smb", action="store_true", help="a real smbd on 127.0.0.1")
+    parser.add_argument(
+        "--delay",
+        type=float,
+        default=0.0,
+        help="with --smb: seconds added to every chunk each way, by a TCP proxy on 127.0.0.1",
+    )
     parser.add_argument("--frames", type=int, default=None, help="frames in the sequence")
     parser.add_argument("--size", default=None, help="WIDTHxHEIGHT of the frames")
     parser.add_argument("--latency", type=float, default=0.03, help="simulated: s per read")
@@ -102,12 +108,8 @@ def child(spec: dict[str, Any]) -> None:
     if spec["latency"] is not None:
         share = SimulatedShare(latency=spec["latency"], bandwidth=spec.get("bandwidth") or None)
         prefetcher._fetch.read_file = share.read_bytes  # type: ignore[assignment]
-    if spec["source"].startswith("smb://"):
-        import fsspec.config
-
-        # fsspec opens SMB files exclusively by default; a child that starts while smbd still
-        # tears down the previous child's session then fails with STATUS_SHARING_VIOLATION.
-        fsspec.config.conf["smb"] = {"share_access": "r"}
+    # SMB files are opened sharing read, write and delete access by prefetcher's own SMB layer,
+    # so a child that starts while smbd still tears down the previous child's session can read.
     options: dict[str, Any] = dict(spec["options"])
     if options.pop("disk", False):
         options["disk_cache"] = spec["disk_dir"]
@@ -248,15 +250,26 @@ def main(argv: Sequence[str] | None = None) -> None:
             smb_work.mkdir()
             paths = write_images(share_dir, args.frames, args.size, "RGB")
             small = write_images(share_dir / "small", args.frames, args.depth_size, "RGB")
-            with servers.samba_server(share_dir, smb_work) as server:
-                share = "loopback smbd, no added delay"
+            from faulty_link import FaultyLink
+
+            with (
+                servers.samba_server(share_dir, smb_work) as server,
+                FaultyLink(("127.0.0.1", server.port)) as link,
+            ):
+                link.set_delay(args.delay, args.delay)
+                url = server.url.replace(f":{server.port}/", f":{link.port}/")
+                share = (
+                    f"loopback smbd behind a proxy adding {args.delay * 1e3:g} ms each way"
+                    if args.delay
+                    else "loopback smbd, no added delay"
+                )
                 if args.only != "depth":
                     print(_describe(args, paths, args.size, share))
-                    measure(args, server.url + "/{}.png", None, work_dir)
+                    measure(args, url + "/{}.png", None, work_dir)
                     print()
                 if args.only != "scripts":
                     print(_describe(args, small, args.depth_size, share))
-                    depth_table(args, server.url + "/small/{}.png", None, args.frames)
+                    depth_table(args, url + "/small/{}.png", None, args.frames)
         else:
             link = (
                 f"{args.bandwidth * 8 / 1e6:g} Mbit/s" if args.bandwidth else "no bandwidth limit"

@@ -109,11 +109,13 @@ ELSEWHERE = {
         "tests/test_benchmarks_smoke.py (--quick, with both charts to temporary files)"
     ),
     "python benchmarks/scale.py": "tests/test_benchmarks_smoke.py (its --quick option)",
+    "python benchmarks/tiers.py --smb --delay 0.01 --only scripts --frames 40": (
+        "test_smb_tiers_benchmark_of_the_docs_runs_through_its_quick_option (the same, --quick)"
+    ),
     "python benchmarks/scale_out.py --quick": "tests/test_map_frames.py",
+    "python benchmarks/scale_out.py": "tests/test_map_frames.py (its --quick option)",
     "python benchmarks/tiers.py": "tests/test_tiers.py (its scripts table, on a few small frames)",
     "python benchmarks/tiers.py --only scripts": "tests/test_tiers.py (on a few small frames)",
-    "python benchmarks/tiers.py --smb --frames 60": "the same code as the simulated share's run "
-    "in tests/test_tiers.py, over a Samba server it starts itself (too slow for this suite)",
 }
 
 #: Run by this module, as written (a long benchmark through its --quick option).
@@ -132,6 +134,24 @@ RUN_HERE = {
     ],
     "python benchmarks/micro.py": [sys.executable, "benchmarks/micro.py", "--quick"],
     "python benchmarks/soak.py": [sys.executable, "benchmarks/soak.py", "--quick"],
+    "python benchmarks/tiers.py --smb --frames 60": [
+        sys.executable,
+        "benchmarks/tiers.py",
+        "--smb",
+        "--delay",
+        "0.01",
+        "--quick",
+        "--only",
+        "scripts",
+    ],
+    "python benchmarks/smb_roundtrips.py": [
+        sys.executable,
+        "benchmarks/smb_roundtrips.py",
+        "--frames",
+        "4",
+        "--rounds",
+        "1",
+    ],
     "xvfb-run -a python benchmarks/napari_stepping.py --screenshot docs/napari.png": [
         "xvfb-run",
         "-a",
@@ -304,6 +324,26 @@ def test_smb_benchmark_of_the_docs_runs_through_its_quick_option(tmp_path: Path)
         pytest.skip("needs smbd and root (apt-get install samba)")
     pytest.importorskip("smbclient")
     done = run(RUN_HERE["python benchmarks/decode.py --smb"], tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(2 * TIMEOUT)
+def test_smb_round_trip_benchmark_of_the_docs_runs_on_a_few_frames(tmp_path: Path) -> None:
+    if shutil.which("smbd") is None or os.geteuid() != 0:
+        pytest.skip("needs smbd and root (apt-get install samba)")
+    pytest.importorskip("smbclient")
+    done = run(RUN_HERE["python benchmarks/smb_roundtrips.py"], tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(2 * TIMEOUT)
+def test_smb_tiers_benchmark_of_the_docs_runs_through_its_quick_option(tmp_path: Path) -> None:
+    if shutil.which("smbd") is None or os.geteuid() != 0:
+        pytest.skip("needs smbd and root (apt-get install samba)")
+    pytest.importorskip("smbclient")
+    done = run(RUN_HERE["python benchmarks/tiers.py --smb --frames 60"], tmp_path)
     assert done.returncode == 0, done.stderr[-2000:]
 
 
