@@ -17,7 +17,7 @@ import pytest
 import servers
 from PIL import Image
 
-# --- issue 4: images, sequences and real file servers (HTTP, Samba) -------------------------------
+# --- images, sequences and real file servers (HTTP, Samba) ---------------------------------------
 
 WriteImage = Callable[..., Path]
 
@@ -68,7 +68,7 @@ def samba_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[servers.S
         yield server
 
 
-# --- end of issue 4 ------------------------------------------------------------------------------
+# --- end of the file-server fixtures -----------------------------------------------------------
 
 
 # --- the example programs -------------------------------------------------------------------------
