@@ -110,7 +110,7 @@ ELSEWHERE = {
     ),
     "python benchmarks/scale.py": "tests/test_benchmarks_smoke.py (its --quick option)",
     "python benchmarks/tiers.py --smb --delay 0.01 --only scripts --frames 40": (
-        "test_smb_tiers_benchmark_of_the_docs_runs_through_its_quick_option (the same, --quick)"
+        "test_smb_benchmark_of_the_docs_runs_through_its_quick_option (the same, --quick)"
     ),
     "python benchmarks/scale_out.py --quick": "tests/test_map_frames.py",
     "python benchmarks/scale_out.py": "tests/test_map_frames.py (its --quick option)",
@@ -318,32 +318,22 @@ def test_benchmark_of_the_docs_runs_through_its_quick_option(command: str, tmp_p
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(2 * TIMEOUT)  # a whole demo or benchmark run, on a busy machine too
-def test_smb_benchmark_of_the_docs_runs_through_its_quick_option(tmp_path: Path) -> None:
+@pytest.mark.timeout(2 * TIMEOUT)  # a whole benchmark run, on a busy machine too
+@pytest.mark.parametrize(
+    "command",
+    [
+        "python benchmarks/decode.py --smb",
+        "python benchmarks/smb_roundtrips.py",
+        "python benchmarks/tiers.py --smb --frames 60",
+    ],
+)
+def test_smb_benchmark_of_the_docs_runs_through_its_quick_option(
+    command: str, tmp_path: Path
+) -> None:
     if shutil.which("smbd") is None or os.geteuid() != 0:
         pytest.skip("needs smbd and root (apt-get install samba)")
     pytest.importorskip("smbclient")
-    done = run(RUN_HERE["python benchmarks/decode.py --smb"], tmp_path)
-    assert done.returncode == 0, done.stderr[-2000:]
-
-
-@pytest.mark.slow
-@pytest.mark.timeout(2 * TIMEOUT)
-def test_smb_round_trip_benchmark_of_the_docs_runs_on_a_few_frames(tmp_path: Path) -> None:
-    if shutil.which("smbd") is None or os.geteuid() != 0:
-        pytest.skip("needs smbd and root (apt-get install samba)")
-    pytest.importorskip("smbclient")
-    done = run(RUN_HERE["python benchmarks/smb_roundtrips.py"], tmp_path)
-    assert done.returncode == 0, done.stderr[-2000:]
-
-
-@pytest.mark.slow
-@pytest.mark.timeout(2 * TIMEOUT)
-def test_smb_tiers_benchmark_of_the_docs_runs_through_its_quick_option(tmp_path: Path) -> None:
-    if shutil.which("smbd") is None or os.geteuid() != 0:
-        pytest.skip("needs smbd and root (apt-get install samba)")
-    pytest.importorskip("smbclient")
-    done = run(RUN_HERE["python benchmarks/tiers.py --smb --frames 60"], tmp_path)
+    done = run(RUN_HERE[command], tmp_path)
     assert done.returncode == 0, done.stderr[-2000:]
 
 
