@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import concurrent.futures
 import logging
 import threading
 import time
@@ -33,6 +32,7 @@ from ._scheduler import Scheduler
 from ._scheduling import Outcome, Start, loader_note
 from ._sizeof import default_sizeof
 from ._stats import LoaderStats
+from ._waiting import wait_all
 
 __all__ = ["PrefetchingLoader"]
 
@@ -220,7 +220,7 @@ class PrefetchingLoader(Generic[K, T]):
             return item
         began = time.perf_counter()
         try:
-            if not future.done() and not concurrent.futures.wait((future,), timeout).done:
+            if not wait_all((future,), timeout):
                 # On Python 3.11 a get timeout and a load's own TimeoutError are one class:
                 # only a future that is not done means the wait ran out.
                 with self._lock:
@@ -480,7 +480,7 @@ class PrefetchingLoader(Generic[K, T]):
         if wait:
             began = time.monotonic()
             # A future cancelled above never wakes wait(): wait for those that run.
-            concurrent.futures.wait([s for s in submissions if not s.cancelled()], timeout)
+            wait_all([s for s in submissions if not s.cancelled()], timeout)
             if self._pool is not None:
                 left = None if timeout is None else max(0.0, timeout - (time.monotonic() - began))
                 self._pool.join(left)

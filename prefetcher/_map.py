@@ -28,6 +28,7 @@ from prefetcher._loader import PrefetchingLoader
 from prefetcher._remote import display_name
 from prefetcher._sequence import open_sequence
 from prefetcher._stats import LoaderStats
+from prefetcher._waiting import as_completed
 
 if TYPE_CHECKING:  # pragma: no cover - the dask extra is optional
     from distributed import Client  # type: ignore[import-not-found,unused-ignore]
@@ -491,7 +492,7 @@ def _run_all(
         futures: dict[Future[_Outcome], _Chunk] = {
             executor.submit(task, chunk): chunk for chunk in chunks
         }
-        for future in concurrent.futures.as_completed(futures):
+        for future in as_completed(futures):
             chunk = futures.pop(future)
             error = future.exception()
             yield chunk, None if error is not None else future.result(), error

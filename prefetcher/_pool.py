@@ -15,6 +15,8 @@ from collections.abc import Callable
 from concurrent.futures import Executor, Future
 from typing import Any
 
+from ._waiting import join_all
+
 __all__ = ["DaemonThreadPool", "PoolFuture"]
 
 
@@ -121,23 +123,13 @@ class DaemonThreadPool(Executor):
             # is called.
             call.future.set_running_or_notify_cancel()
         if wait:
-            for thread in threads:
-                if thread is not threading.current_thread():
-                    thread.join()
+            join_all(threads, None)
 
     def join(self, timeout: float | None) -> bool:
         """Wait up to ``timeout`` seconds for every thread to end; return whether they did."""
-        deadline = None if timeout is None else time.monotonic() + timeout
         with self._lock:
             threads = list(self._threads)
-        for thread in threads:
-            if thread is threading.current_thread():
-                continue
-            remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
-            thread.join(remaining)
-            if thread.is_alive():
-                return False
-        return True
+        return join_all(threads, timeout)
 
     def _spawn_if_needed(self) -> None:
         """Start a thread if a call waits, no thread is idle, and the limit allows one.

@@ -192,7 +192,7 @@ class ProbedExecutor(RecordingExecutor):
 
 
 def run_child(
-    script: str, *, interrupt_at: str | None = None, timeout: float = 60.0
+    script: str, *, interrupt_at: str | None = None, timeout: float = 30.0
 ) -> tuple[int, str, float]:
     """Run ``script`` in a child Python; return its exit status, output, and seconds it took.
 

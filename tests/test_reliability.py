@@ -508,6 +508,32 @@ def test_one_ctrl_c_ends_a_program_waiting_for_a_hung_load() -> None:
     assert took < 5, f"took {took:.1f} s to end after Ctrl-C"
 
 
+@pytest.mark.parametrize(
+    "waiting",
+    ["loader.get(0)", "loader.request(0)\nloader.close()"],
+    ids=["get", "close"],
+)
+def test_ctrl_c_received_by_another_thread_still_ends_a_wait_for_a_hung_load(
+    waiting: str,
+) -> None:
+    # The kernel hands a process's Ctrl-C to any thread that does not block it. Here only the
+    # worker can take it, so the main thread's wait is never interrupted by the signal itself:
+    # the case of a Ctrl-C that arrives just before the main thread blocks, made certain.
+    script = (
+        "import signal\n"
+        "signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})\n"
+        + HUNG_LOADER.replace(
+            "def load(n):\n",
+            "def load(n):\n    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})\n",
+        )
+        + f"loader = PrefetchingLoader(load, ahead=0)\n{waiting}\n"
+    )
+    status, output, took = run_child(script, interrupt_at="loading 0", timeout=20)
+    assert "KeyboardInterrupt" in output
+    assert status == -signal.SIGINT, output
+    assert took < 5, f"took {took:.1f} s to end after Ctrl-C"
+
+
 def test_one_ctrl_c_ends_a_with_block_waiting_for_a_hung_load() -> None:
     script = HUNG_LOADER + "with PrefetchingLoader(load, ahead=3) as loader:\n    loader.get(0)\n"
     status, output, took = run_child(script, interrupt_at="loading 0")
