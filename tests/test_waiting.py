@@ -13,7 +13,12 @@ WAIT = 10.0
 
 def test_wait_all_returns_true_once_every_future_is_done() -> None:
     futures: list[Future[int]] = [Future(), Future()]
-    setter = threading.Timer(2 * SLICE, lambda: [f.set_result(1) for f in futures])
+
+    def finish() -> None:
+        for future in futures:
+            future.set_result(1)
+
+    setter = threading.Timer(2 * SLICE, finish)
     setter.start()
     try:
         assert wait_all(futures, WAIT)
