@@ -510,7 +510,7 @@ def test_one_ctrl_c_ends_a_program_waiting_for_a_hung_load() -> None:
 
 @pytest.mark.parametrize(
     "waiting",
-    ["loader.get(0)", "loader.request(0)\nloader.close()"],
+    ["loader.get(0)", "loader.request(0)\nrunning.wait(10)\nloader.close()"],
     ids=["get", "close"],
 )
 def test_ctrl_c_received_by_another_thread_still_ends_a_wait_for_a_hung_load(
@@ -524,8 +524,11 @@ def test_ctrl_c_received_by_another_thread_still_ends_a_wait_for_a_hung_load(
         "signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})\n"
         + HUNG_LOADER.replace(
             "def load(n):\n",
-            "def load(n):\n    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})\n",
+            "def load(n):\n"
+            "    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})\n"
+            "    running.set()\n",
         )
+        + "running = threading.Event()\n"
         + f"loader = PrefetchingLoader(load, ahead=0)\n{waiting}\n"
     )
     status, output, took = run_child(script, interrupt_at="loading 0", timeout=20)
