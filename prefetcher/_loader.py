@@ -154,9 +154,8 @@ class PrefetchingLoader(Generic[K, T]):
         self._load_timeout = load_timeout_seconds
         self._pool = DaemonThreadPool(workers) if executor is None else None
         self._executor: Executor = executor if executor is not None else self._pool  # type: ignore[assignment]
-        self._deadlines = (
-            DeadlineThread(self._on_deadline) if load_timeout is not None or retries else None
-        )
+        # Its thread starts at the first deadline: a stuck load, a retry, or a head start.
+        self._deadlines = DeadlineThread(self._on_deadline)
         # A loader dropped without close() still lets its threads go.
         self._finalizer = weakref.finalize(self, _release, self._pool, self._deadlines)
         # Guards the scheduler (all the loader's changing state); never held while calling load,
@@ -212,9 +211,9 @@ class PrefetchingLoader(Generic[K, T]):
                 ``get`` loads again.
         """
         check_seconds("timeout", timeout)
-        entry, future, value, starts = self._request(index, want_future=False)
+        entry, future, value, starts, wake_at = self._request(index, want_future=False)
         if starts:
-            self._start(starts)
+            self._start(starts, then_wake_at=wake_at)
         if future is None:
             item: T = value  # the hit path: no call that is not needed
             return item
@@ -249,9 +248,9 @@ class PrefetchingLoader(Generic[K, T]):
         Raises:
             IndexError, TypeError, LoaderClosedError: As for :meth:`get`.
         """
-        _, future, _, starts = self._request(index, want_future=True)
+        _, future, _, starts, wake_at = self._request(index, want_future=True)
         if starts:
-            self._start(starts)
+            self._start(starts, then_wake_at=wake_at)
         assert future is not None  # asked for with want_future=True
         return cast("Future[T]", future)
 
@@ -360,7 +359,7 @@ class PrefetchingLoader(Generic[K, T]):
 
     def _request(
         self, index: int, want_future: bool
-    ) -> tuple[Entry, Future[Any] | None, Any, list[Start]]:
+    ) -> tuple[Entry, Future[Any] | None, Any, list[Start], float | None]:
         self._raise_if_closed()
         length = self._length()
         if type(index) is int and index >= 0 and (length is None or index < length):
@@ -374,8 +373,12 @@ class PrefetchingLoader(Generic[K, T]):
 
     # -- acting, outside the lock -----------------------------------------------------------
 
-    def _start(self, starts: list[Start]) -> None:
-        """Hand loads to the executor (called without the lock: the executor may be anyone's)."""
+    def _start(self, starts: list[Start], then_wake_at: float | None = None) -> None:
+        """Hand loads to the executor (called without the lock: the executor may be anyone's).
+
+        With ``then_wake_at``, the deadline thread is called then, once the loads are on their
+        way (the prefetches held back for a demand load's head start).
+        """
         for start in starts:
             entry = start.entry
             try:
@@ -393,8 +396,10 @@ class PrefetchingLoader(Generic[K, T]):
             if cancel:
                 submission.cancel()  # close() ran while this was being submitted
             submission.add_done_callback(partial(self._on_submission_done, start))
-            if self._load_timeout is not None and self._deadlines is not None:
+            if self._load_timeout is not None:
                 self._deadlines.wake_at(time.perf_counter() + self._load_timeout)
+        if then_wake_at is not None:
+            self._deadlines.wake_at(then_wake_at)
 
     def _on_submission_done(self, start: Start, submission: Future[Any]) -> None:
         # A Future runs its done-callbacks catching Exception only: whatever the item's load
@@ -451,7 +456,7 @@ class PrefetchingLoader(Generic[K, T]):
             _logger.debug("%s failed", outcome.note, exc_info=error)
         if outcome.starts:
             self._start(outcome.starts)
-        if outcome.wake_at is not None and self._deadlines is not None:
+        if outcome.wake_at is not None:
             self._deadlines.wake_at(outcome.wake_at)
 
     def _on_deadline(self, now: float) -> float | None:
@@ -470,8 +475,7 @@ class PrefetchingLoader(Generic[K, T]):
         with self._lock:
             already_closed, unstarted, submissions = self._scheduler.close()
         _fail_closed(unstarted)
-        if self._deadlines is not None:
-            self._deadlines.stop()
+        self._deadlines.stop()
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
         elif not already_closed:
@@ -496,8 +500,7 @@ def _fail_closed(futures: list[Future[Any]]) -> None:
             future.set_exception(LoaderClosedError("the loader closed before the item was ready"))
 
 
-def _release(pool: DaemonThreadPool | None, deadlines: DeadlineThread | None) -> None:
+def _release(pool: DaemonThreadPool | None, deadlines: DeadlineThread) -> None:
     if pool is not None:
         pool.shutdown(wait=False, cancel_futures=True)
-    if deadlines is not None:
-        deadlines.stop()
+    deadlines.stop()

@@ -6,7 +6,39 @@ import math
 from collections import deque
 from typing import Protocol
 
-__all__ = ["AdaptiveReadAhead", "FixedReadAhead", "ReadAheadPolicy"]
+__all__ = ["AdaptiveReadAhead", "FixedReadAhead", "LoadTimes", "ReadAheadPolicy"]
+
+
+class LoadTimes:
+    """The time one load typically takes: a low quantile of the recent loads.
+
+    Not their average: loads in flight together slow each other down (they share the link and
+    the CPU), so the deeper the window, the longer each load takes; an average would feed on
+    itself and grow the window far deeper than the latency needs. The least contended loads
+    measure the latency itself.
+
+    Example:
+        >>> times = LoadTimes()
+        >>> for seconds in (0.05, 0.04, 0.09, 0.2):
+        ...     times.add(seconds)
+        >>> times.typical
+        0.05
+    """
+
+    # The typical time is this quantile of the newest _SAMPLES load times.
+    _SAMPLES = 16
+    _QUANTILE = 0.25
+
+    def __init__(self) -> None:
+        self._samples: deque[float] = deque(maxlen=self._SAMPLES)
+        #: ``None`` until a load has finished.
+        self.typical: float | None = None
+
+    def add(self, seconds: float) -> None:
+        """Account for a load that took ``seconds`` from submission to completion."""
+        self._samples.append(seconds)
+        ordered = sorted(self._samples)
+        self.typical = ordered[int(len(ordered) * self._QUANTILE)]
 
 
 class ReadAheadPolicy(Protocol):
@@ -27,8 +59,8 @@ class ReadAheadPolicy(Protocol):
         memory; ``now`` is a monotonic time in seconds.
         """
 
-    def on_load_finished(self, seconds: float) -> None:
-        """Account for a load that took ``seconds`` from submission to completion."""
+    def on_load_finished(self, typical: float) -> None:
+        """Account for a finished load; ``typical`` is what a load takes now (see LoadTimes)."""
 
     def on_wait_finished(self, now: float) -> None:
         """Account for a caller that waited for its item until ``now``."""
@@ -51,7 +83,7 @@ class FixedReadAhead:
     def on_request(self, step: int | None, was_ready: bool, now: float) -> int:
         return self._ahead
 
-    def on_load_finished(self, seconds: float) -> None:
+    def on_load_finished(self, typical: float) -> None:
         pass
 
     def on_wait_finished(self, now: float) -> None:
@@ -67,10 +99,7 @@ class AdaptiveReadAhead:
     waiting for the loader, which is what the window is there to remove -- and, during a
     sequential run (steps of +1 or -1), moves the window to that depth.
 
-    The load time is a low quantile of the recent loads, not their average: loads in flight
-    together slow each other down (they share the link and the CPU), so the deeper the window,
-    the longer each load takes; an average would feed on itself and grow the window far deeper
-    than the latency needs. The least contended loads measure the latency itself.
+    The load time is the typical one of :class:`LoadTimes`, which does not feed on the depth.
 
     When the consumer still arrives at an item that is not ready although the window was as
     deep as the estimate, the estimate is behind: the window grows by one more item, and gives
@@ -95,9 +124,6 @@ class AdaptiveReadAhead:
     _SMOOTHING = 0.3
     # Sequential steps in a row that make a run rather than chance.
     _RUN = 2
-    # The load time is this quantile of the newest _SAMPLES load times.
-    _SAMPLES = 16
-    _QUANTILE = 0.25
     # Ready requests in a row after which one extra item of the window is given back.
     _RELAX = 8
 
@@ -112,7 +138,6 @@ class AdaptiveReadAhead:
         self._last_served_at: float | None = None
         self._interval: float | None = None
         self._load_time: float | None = None
-        self._load_times: deque[float] = deque(maxlen=self._SAMPLES)
         self._extra = 0  # items on top of the estimate, for misses the estimate did not foresee
         self._ready_streak = 0
 
@@ -167,10 +192,8 @@ class AdaptiveReadAhead:
                 self._streak = 0
         return self._window
 
-    def on_load_finished(self, seconds: float) -> None:
-        self._load_times.append(seconds)
-        ordered = sorted(self._load_times)
-        self._load_time = ordered[int(len(ordered) * self._QUANTILE)]
+    def on_load_finished(self, typical: float) -> None:
+        self._load_time = typical
 
     def on_wait_finished(self, now: float) -> None:
         self._last_served_at = now

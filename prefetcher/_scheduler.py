@@ -15,7 +15,7 @@ from typing import Any
 from ._entries import Entry, EntryState, EntryTable
 from ._errors import LoaderClosedError
 from ._planning import Travel, next_travel, window_targets
-from ._readahead import ReadAheadPolicy
+from ._readahead import LoadTimes, ReadAheadPolicy
 from ._retry import RetryPolicy
 from ._scheduling import (
     Outcome,
@@ -29,10 +29,20 @@ from ._scheduling import (
 )
 from ._stats import Counters, LoaderStats
 
-__all__ = ["MIN_STUCK_CAP", "Scheduler"]
+__all__ = ["HEAD_START_SHARE", "MAX_HEAD_START", "MIN_STUCK_CAP", "Scheduler"]
 
 #: The least number of stuck loads a loader allows at once (``max_workers`` if that is more).
 MIN_STUCK_CAP = 4
+#: A demand load starts this share of the typical load time before the prefetches planned with
+#: it. Started together, their reads finish their latency together and queue for the link in
+#: whatever order their threads wake, the requested one often last; a head start puts it first.
+#: It is hidden as long as it is shorter than the consumer's work on the item.
+HEAD_START_SHARE = 0.1
+#: The longest head start, in seconds.
+MAX_HEAD_START = 0.010
+#: Loads typically shorter than this (seconds) get no head start: waking a thread to start the
+#: prefetches later would cost about as much as the head start could win.
+MIN_HEAD_START_LOAD = 0.002
 
 
 class Scheduler:
@@ -65,6 +75,10 @@ class Scheduler:
         self._window: set[int] = set()  # the indices of the current read-ahead window
         self._planned = (-1, -1)  # (ahead, behind) of the current window
         self._travel = Travel(position=None, direction=1, step=None)
+        self._load_times = LoadTimes()
+        # (until when, the demand load's entry) while a demand load has its head start: no
+        # prefetch starts before then, unless that load finished first.
+        self._head_start: tuple[float, Entry] | None = None
         # Executor futures of loads given up as stuck whose thread has not returned yet.
         self._stuck: set[Future[Any]] = set()
         self.counters = Counters()
@@ -75,16 +89,18 @@ class Scheduler:
 
     def request(
         self, position: int, length: int | None, want_future: bool, now: float
-    ) -> tuple[Entry, Future[Any] | None, Any, list[Start]]:
+    ) -> tuple[Entry, Future[Any] | None, Any, list[Start], float | None]:
         """Account for a request for ``position`` and plan the read-ahead.
 
         Returns the entry; a future to wait on (``None`` when the item is ready and no future
         was asked for); the item's value if it was ready (read here, because another thread may
-        evict it the moment the lock is released); and the loads to start.
+        evict it the moment the lock is released); the loads to start; and when to call
+        :meth:`deadline` to start the prefetches held back for a demand load's head start.
         """
         self.counters.requests += 1
         self._travel = travel = next_travel(self._travel, position, length)
         entry, starts = self._entry_for(position, now)
+        wake_at = self._give_head_start(entry, now) if starts else None
         ready = entry.state is EntryState.DONE
         value = entry.value if ready else None
         future = self._future_of(entry) if want_future or not ready else None
@@ -96,7 +112,7 @@ class Scheduler:
         # whatever left it since was evicted on purpose, so planning again would only reload it.
         self._evict(protect=entry)
         starts.extend(self._startable(now))
-        return entry, future, value, starts
+        return entry, future, value, starts, wake_at
 
     def waited(self, seconds: float, ended: float) -> None:
         """Account for a caller that waited ``seconds`` for its item, until ``ended``."""
@@ -263,9 +279,29 @@ class Scheduler:
         self._table.running[entry.index] = entry
         return Start(entry, attempt)
 
+    def _give_head_start(self, demand: Entry, now: float) -> float | None:
+        """Hold prefetches back so that ``demand`` reaches the share first; return until when."""
+        typical = self._load_times.typical
+        if typical is None or typical < MIN_HEAD_START_LOAD:
+            return None
+        until = now + min(HEAD_START_SHARE * typical, MAX_HEAD_START)
+        self._head_start = (until, demand)
+        return until
+
+    def _holding_prefetches(self, now: float) -> bool:
+        """Whether a demand load's head start still holds prefetches back; ends it when over."""
+        assert self._head_start is not None
+        until, demand = self._head_start
+        if now < until and demand.state is EntryState.RUNNING:
+            return True
+        self._head_start = None
+        return False
+
     def _startable(self, now: float) -> list[Start]:
         """Start queued prefetches while workers are free (stuck loads count for none)."""
         starts: list[Start] = []
+        if self._head_start is not None and self._holding_prefetches(now):
+            return starts
         table = self._table
         while (
             table.has_queued()
@@ -303,7 +339,9 @@ class Scheduler:
 
     def _record_success(self, entry: Entry, value: Any, now: float) -> Outcome:
         self.counters.loads_completed += 1
-        self._policy.on_load_finished(now - entry.started_at)
+        self._load_times.add(now - entry.started_at)
+        assert self._load_times.typical is not None
+        self._policy.on_load_finished(self._load_times.typical)
         size = entry.size
         if self._table.holds(entry) and not self.closed:
             self._table.set_ready(entry, value, size)

@@ -8,7 +8,7 @@ import pytest
 from loader_support import WAIT, RecordingExecutor, RecordingLoad, wait_until
 
 from prefetcher import PrefetchingLoader
-from prefetcher._readahead import AdaptiveReadAhead
+from prefetcher._readahead import AdaptiveReadAhead, LoadTimes
 
 
 def walk(
@@ -53,20 +53,22 @@ def test_a_single_step_after_a_jump_does_not_grow_the_window_yet() -> None:
     assert windows == [1, 0, 1]
 
 
-def test_loads_slowed_by_others_in_flight_do_not_deepen_the_window() -> None:
-    policy = AdaptiveReadAhead(minimum=1, maximum=16)
+def test_loads_slowed_by_others_in_flight_do_not_raise_the_typical_load_time() -> None:
+    times = LoadTimes()
     for seconds in [0.035] * 12 + [0.100] * 4:  # the newest four shared the link with many
-        policy.on_load_finished(seconds)
-    windows = walk(policy, [None, 1, 1, 1], ready=True, every=0.010)
-    assert windows[-1] == 5  # ceil(35 ms / 10 ms) + 1, not the 7 of the mean load time
+        times.add(seconds)
+    assert times.typical == 0.035  # not the 51 ms of the mean
 
 
-def test_the_load_time_follows_a_share_that_became_slower() -> None:
-    policy = AdaptiveReadAhead(minimum=1, maximum=16)
+def test_the_typical_load_time_follows_a_share_that_became_slower() -> None:
+    times = LoadTimes()
     for seconds in [0.035] * 16 + [0.065] * 16:
-        policy.on_load_finished(seconds)
-    windows = walk(policy, [None, 1, 1], ready=True, every=0.010)
-    assert windows[-1] == 8  # ceil(65 ms / 10 ms) + 1
+        times.add(seconds)
+    assert times.typical == 0.065
+
+
+def test_there_is_no_typical_load_time_before_a_load_finished() -> None:
+    assert LoadTimes().typical is None
 
 
 def test_a_miss_at_full_depth_adds_an_item_that_ready_requests_give_back() -> None:

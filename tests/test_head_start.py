@@ -1,0 +1,87 @@
+"""A demand load reaches the share before the prefetches planned with it."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
+from loader_support import WAIT, wait_until
+
+from prefetcher import PrefetchingLoader
+from prefetcher._scheduler import HEAD_START_SHARE, MAX_HEAD_START
+
+
+class SubmissionClock(ThreadPoolExecutor):
+    """Records when each key was handed to the executor."""
+
+    def __init__(self) -> None:
+        super().__init__(max_workers=4)
+        self._lock = threading.Lock()
+        self.submitted_at: dict[int, float] = {}
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        with self._lock:
+            self.submitted_at.setdefault(args[0], time.perf_counter())
+        return super().submit(fn, *args, **kwargs)
+
+    def submitted(self, key: int) -> bool:
+        with self._lock:
+            return key in self.submitted_at
+
+
+def run_jump(read_seconds: float) -> tuple[SubmissionClock, float]:
+    """Read item 0 (the loads of 0, 1, 2 set the typical load time), then jump to 50.
+
+    Returns the executor's record and the time just before the request for item 50.
+    """
+
+    def load(key: int) -> int:
+        time.sleep(read_seconds)  # what a read of this share costs
+        return key
+
+    clock = SubmissionClock()
+    with PrefetchingLoader(load, ahead=2, executor=clock) as loader:
+        loader.get(0, timeout=WAIT)
+        wait_until(lambda: loader.stats().pending == 0)
+        requested_at = time.perf_counter()
+        loader.get(50, timeout=WAIT)
+        wait_until(lambda: clock.submitted(51) and clock.submitted(52))
+    clock.shutdown(wait=True)
+    return clock, requested_at
+
+
+def test_prefetches_planned_with_a_demand_load_are_submitted_after_its_head_start() -> None:
+    read_seconds = 0.1
+    head_start = min(HEAD_START_SHARE * read_seconds, MAX_HEAD_START)
+    clock, requested_at = run_jump(read_seconds)
+    first_prefetch = min(clock.submitted_at[51], clock.submitted_at[52])
+    assert clock.submitted_at[50] < first_prefetch
+    assert first_prefetch - requested_at >= head_start
+
+
+def test_the_first_request_gives_no_head_start_before_any_load_time_is_known() -> None:
+    def load(key: int) -> int:
+        return key
+
+    clock = SubmissionClock()
+    with PrefetchingLoader(load, ahead=2, executor=clock) as loader:
+        loader.get(0, timeout=WAIT)
+        # Submitted within get, before it waited for item 0.
+        assert clock.submitted(1) and clock.submitted(2)
+    clock.shutdown(wait=True)
+
+
+def test_loads_too_short_for_a_head_start_start_their_prefetches_with_the_demand() -> None:
+    def load(key: int) -> int:
+        return key
+
+    clock = SubmissionClock()
+    with PrefetchingLoader(load, ahead=2, executor=clock) as loader:
+        loader.get(0, timeout=WAIT)
+        wait_until(lambda: loader.stats().pending == 0)
+        loader.get(50, timeout=WAIT)
+        assert clock.submitted(51) and clock.submitted(52)
+    clock.shutdown(wait=True)
