@@ -8,7 +8,6 @@ import time
 import weakref
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from concurrent.futures import Executor, Future
-from functools import partial
 from typing import Any, ClassVar, Generic, Literal, TypeVar, cast
 
 from ._arguments import (
@@ -22,6 +21,7 @@ from ._arguments import (
     window_cap,
 )
 from ._deadlines import DeadlineThread
+from ._dispatch import Dispatcher
 from ._entries import Entry
 from ._errors import LoaderClosedError
 from ._notes import set_loader_note
@@ -29,7 +29,7 @@ from ._pool import DaemonThreadPool
 from ._readahead import AdaptiveReadAhead, FixedReadAhead
 from ._retry import RetryPolicy
 from ._scheduler import Scheduler
-from ._scheduling import Outcome, Start, loader_note
+from ._scheduling import Start, loader_note
 from ._sizeof import default_sizeof
 from ._stats import LoaderStats
 from ._waiting import wait_all
@@ -147,17 +147,7 @@ class PrefetchingLoader(Generic[K, T]):
             backoff=check_seconds("backoff", backoff) or 0.0,
         )
 
-        self._load = load
         self._keys = keys
-        self._max_bytes = max_bytes
-        self._sizeof: Callable[[Any], int] = sizeof if sizeof is not None else default_sizeof
-        self._load_timeout = load_timeout_seconds
-        self._pool = DaemonThreadPool(workers) if executor is None else None
-        self._executor: Executor = executor if executor is not None else self._pool  # type: ignore[assignment]
-        # Its thread starts at the first deadline: a stuck load, a retry, or a head start.
-        self._deadlines = DeadlineThread(self._on_deadline)
-        # A loader dropped without close() still lets its threads go.
-        self._finalizer = weakref.finalize(self, _release, self._pool, self._deadlines)
         # Guards the scheduler (all the loader's changing state); never held while calling load,
         # sizeof, keys, the executor or a future's callbacks, nor while waiting.
         self._lock = type(self).lock_type()
@@ -175,6 +165,19 @@ class PrefetchingLoader(Generic[K, T]):
             retry=retry,
             load_timeout=load_timeout_seconds,
         )
+        pool = DaemonThreadPool(workers) if executor is None else None
+        self._dispatcher = Dispatcher(
+            load=load,
+            keys=keys,
+            lock=self._lock,
+            scheduler=self._scheduler,
+            executor=executor,
+            pool=pool,
+            sizeof=None if max_bytes is None else (sizeof or default_sizeof),
+            load_timeout=load_timeout_seconds,
+        )
+        # A loader dropped without close() still lets its threads go.
+        self._finalizer = weakref.finalize(self, _release, pool, self._dispatcher.deadlines)
 
     # -- public API -------------------------------------------------------------------------
 
@@ -213,7 +216,7 @@ class PrefetchingLoader(Generic[K, T]):
         check_seconds("timeout", timeout)
         entry, future, value, starts, wake_at = self._request(index, want_future=False)
         if starts:
-            self._start(starts, then_wake_at=wake_at)
+            self._dispatcher.start(starts, then_wake_at=wake_at)
         if future is None:
             item: T = value  # the hit path: no call that is not needed
             return item
@@ -250,7 +253,7 @@ class PrefetchingLoader(Generic[K, T]):
         """
         _, future, _, starts, wake_at = self._request(index, want_future=True)
         if starts:
-            self._start(starts, then_wake_at=wake_at)
+            self._dispatcher.start(starts, then_wake_at=wake_at)
         assert future is not None  # asked for with want_future=True
         return cast("Future[T]", future)
 
@@ -285,7 +288,7 @@ class PrefetchingLoader(Generic[K, T]):
                 are abandoned (their results dropped) and one warning names them.
         """
         check_seconds("timeout", timeout)
-        abandoned = self._shut(wait, timeout)
+        abandoned = self._dispatcher.shut(wait, timeout)
         if abandoned and wait:
             _logger.warning(
                 "prefetcher: closed after %s s with loads still running for items %s; "
@@ -370,134 +373,6 @@ class PrefetchingLoader(Generic[K, T]):
         with self._lock:
             self._raise_if_closed()
             return self._scheduler.request(position, length, want_future, now)
-
-    # -- acting, outside the lock -----------------------------------------------------------
-
-    def _start(self, starts: list[Start], then_wake_at: float | None = None) -> None:
-        """Hand loads to the executor (called without the lock: the executor may be anyone's).
-
-        With ``then_wake_at``, the deadline thread is called then, once the loads are on their
-        way (the prefetches held back for a demand load's head start).
-        """
-        for start in starts:
-            entry = start.entry
-            try:
-                key: Any = entry.index if self._keys is None else self._keys[entry.index]
-                entry.key = key
-                submission = self._executor.submit(self._load, key)
-            except Exception as exc:  # shut down, broken pool, or a failing keys[n]
-                if isinstance(exc, RuntimeError) and self.closed:
-                    exc = LoaderClosedError("the loader closed before the load started")
-                self._settle(start, None, None, exc)
-                continue
-            with self._lock:
-                self._scheduler.attach(start, submission)
-                cancel = self._scheduler.closed and self._pool is None
-            if cancel:
-                submission.cancel()  # close() ran while this was being submitted
-            submission.add_done_callback(partial(self._on_submission_done, start))
-            if self._load_timeout is not None:
-                self._deadlines.wake_at(time.perf_counter() + self._load_timeout)
-        if then_wake_at is not None:
-            self._deadlines.wake_at(then_wake_at)
-
-    def _on_submission_done(self, start: Start, submission: Future[Any]) -> None:
-        # A Future runs its done-callbacks catching Exception only: whatever the item's load
-        # or sizeof raised, KeyboardInterrupt included, is caught here and goes to its waiters.
-        value: Any = None
-        error: BaseException | None
-        if submission.cancelled():
-            error = LoaderClosedError("the loader closed before the load ran")
-        else:
-            error = submission.exception()
-            if error is None:
-                value = submission.result()
-                error = self._measure(start.entry, value)
-        self._settle(start, submission, value, error)
-
-    def _measure(self, entry: Entry, value: Any) -> BaseException | None:
-        """Put the item's size on ``entry``; return the error if ``sizeof`` misbehaves."""
-        if self._max_bytes is None:
-            return None
-        try:
-            size = self._sizeof(value)
-        except BaseException as exc:
-            return exc
-        if isinstance(size, bool) or not isinstance(size, int):
-            return TypeError(
-                f"sizeof() must return an int >= 0, got {type(size).__name__} {size!r:.40} "
-                f"for item {entry.index}"
-            )
-        if size < 0:
-            return ValueError(
-                f"sizeof() must return an int >= 0, got {size} for item {entry.index}"
-            )
-        entry.size = size
-        return None
-
-    def _settle(
-        self, start: Start, submission: Future[Any] | None, value: Any, error: BaseException | None
-    ) -> None:
-        with self._lock:
-            outcome = self._scheduler.record(start, submission, value, error)
-        self._act(outcome)
-
-    def _act(self, outcome: Outcome) -> None:
-        if outcome.release_worker and self._pool is not None:
-            self._pool.remove_worker()
-        outcome.resolve()
-        error = outcome.error
-        if (
-            outcome.future is None
-            and error is not None
-            and not isinstance(error, LoaderClosedError)
-        ):
-            # Nobody waits for it (a prefetch): the only place this error is ever seen.
-            _logger.debug("%s failed", outcome.note, exc_info=error)
-        if outcome.starts:
-            self._start(outcome.starts)
-        if outcome.wake_at is not None:
-            self._deadlines.wake_at(outcome.wake_at)
-
-    def _on_deadline(self, now: float) -> float | None:
-        """Give up stuck loads and start due retries (called by the loader's deadline thread)."""
-        with self._lock:
-            stuck, starts, upcoming = self._scheduler.deadline(now)
-        for outcome, busy in stuck:
-            if self._pool is not None and busy:
-                self._pool.add_worker()  # a worker in place of the stuck one
-            self._act(outcome)
-        self._start(starts)
-        return upcoming
-
-    def _shut(self, wait: bool, timeout: float | None) -> list[int]:
-        """Close; return the indices of the loads abandoned while still running."""
-        with self._lock:
-            already_closed, unstarted, submissions = self._scheduler.close()
-        _fail_closed(unstarted)
-        self._deadlines.stop()
-        if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
-        elif not already_closed:
-            for submission in submissions:
-                submission.cancel()  # outside the lock: cancel() runs the done-callbacks
-        if wait:
-            began = time.monotonic()
-            # A future cancelled above never wakes wait(): wait for those that run.
-            wait_all([s for s in submissions if not s.cancelled()], timeout)
-            if self._pool is not None:
-                left = None if timeout is None else max(0.0, timeout - (time.monotonic() - began))
-                self._pool.join(left)
-        with self._lock:
-            abandoned, waiting = self._scheduler.abandon_running()
-        _fail_closed(waiting)
-        return abandoned
-
-
-def _fail_closed(futures: list[Future[Any]]) -> None:
-    for future in futures:
-        if not future.done():
-            future.set_exception(LoaderClosedError("the loader closed before the item was ready"))
 
 
 def _release(pool: DaemonThreadPool | None, deadlines: DeadlineThread) -> None:

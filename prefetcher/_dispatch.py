@@ -1,0 +1,178 @@
+"""Acting on the scheduler's decisions, outside the lock: loads in, outcomes out.
+
+The :class:`Dispatcher` hands loads to the executor, settles each attempt when its future is
+done (sizes it, records it under the lock, then resolves the waiters), calls the scheduler at
+its deadlines, and shuts everything down at close. Every call into user code (``load``,
+``keys[n]``, ``sizeof``), the executor and futures is made here, never with the lock held.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Executor, Future
+from functools import partial
+from typing import Any
+
+from ._deadlines import DeadlineThread
+from ._errors import LoaderClosedError
+from ._pool import DaemonThreadPool
+from ._scheduler import Scheduler
+from ._scheduling import Outcome, Start
+from ._sizeof import checked_size
+from ._waiting import wait_all
+
+__all__ = ["Dispatcher", "fail_closed"]
+
+_logger = logging.getLogger("prefetcher")
+
+
+class Dispatcher:
+    """Runs the loads one loader's :class:`Scheduler` decided on.
+
+    ``lock`` guards ``scheduler``; it is taken here only around the scheduler's calls. ``pool``
+    is the loader's own executor (``None`` when the caller passed ``executor``): only then may
+    workers be added in place of stuck ones, and only then is the executor shut down here.
+    """
+
+    def __init__(
+        self,
+        *,
+        load: Callable[[Any], Any],
+        keys: Sequence[Any] | None,
+        lock: threading.Lock | threading.RLock,
+        scheduler: Scheduler,
+        executor: Executor | None,
+        pool: DaemonThreadPool | None,
+        sizeof: Callable[[Any], int] | None,
+        load_timeout: float | None,
+    ) -> None:
+        self._load = load
+        self._keys = keys
+        self._lock = lock
+        self._scheduler = scheduler
+        self._pool = pool
+        self._executor: Executor
+        if executor is not None:
+            self._executor = executor
+        else:
+            assert pool is not None
+            self._executor = pool
+        self._sizeof = sizeof  # None: sizes are not needed (no max_bytes)
+        self._load_timeout = load_timeout
+        #: Its thread starts at the first deadline: a stuck load, a retry, or a head start.
+        self.deadlines = DeadlineThread(self._on_deadline)
+
+    def start(self, starts: list[Start], then_wake_at: float | None = None) -> None:
+        """Hand loads to the executor.
+
+        With ``then_wake_at``, the scheduler is called back then, once the loads are on their
+        way (the prefetches held back for a demand load's head start).
+        """
+        for start in starts:
+            entry = start.entry
+            try:
+                key: Any = entry.index if self._keys is None else self._keys[entry.index]
+                entry.key = key
+                submission = self._executor.submit(self._load, key)
+            except Exception as exc:  # shut down, broken pool, or a failing keys[n]
+                if isinstance(exc, RuntimeError) and self._scheduler.closed:
+                    exc = LoaderClosedError("the loader closed before the load started")
+                self._settle(start, None, None, exc)
+                continue
+            with self._lock:
+                self._scheduler.attach(start, submission)
+                cancel = self._scheduler.closed and self._pool is None
+            if cancel:
+                submission.cancel()  # close() ran while this was being submitted
+            submission.add_done_callback(partial(self._on_submission_done, start))
+            if self._load_timeout is not None:
+                self.deadlines.wake_at(time.perf_counter() + self._load_timeout)
+        if then_wake_at is not None:
+            self.deadlines.wake_at(then_wake_at)
+
+    def shut(self, wait: bool, timeout: float | None) -> list[int]:
+        """Close; return the indices of the loads abandoned while still running."""
+        with self._lock:
+            already_closed, unstarted, submissions = self._scheduler.close()
+        fail_closed(unstarted)
+        self.deadlines.stop()
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+        elif not already_closed:
+            for submission in submissions:
+                submission.cancel()  # outside the lock: cancel() runs the done-callbacks
+        if wait:
+            began = time.monotonic()
+            # A future cancelled above never wakes wait(): wait for those that run.
+            wait_all([s for s in submissions if not s.cancelled()], timeout)
+            if self._pool is not None:
+                left = None if timeout is None else max(0.0, timeout - (time.monotonic() - began))
+                self._pool.join(left)
+        with self._lock:
+            abandoned, waiting = self._scheduler.abandon_running()
+        fail_closed(waiting)
+        return abandoned
+
+    def _on_submission_done(self, start: Start, submission: Future[Any]) -> None:
+        # A Future runs its done-callbacks catching Exception only: whatever the item's load
+        # or sizeof raised, KeyboardInterrupt included, is caught here and goes to its waiters.
+        value: Any = None
+        error: BaseException | None = None
+        if submission.cancelled():
+            error = LoaderClosedError("the loader closed before the load ran")
+        else:
+            error = submission.exception()
+            if error is None:
+                value = submission.result()
+                if self._sizeof is not None:
+                    size = checked_size(self._sizeof, value, start.entry.index)
+                    if isinstance(size, BaseException):
+                        error = size
+                    else:
+                        start.entry.size = size
+        self._settle(start, submission, value, error)
+
+    def _settle(
+        self, start: Start, submission: Future[Any] | None, value: Any, error: BaseException | None
+    ) -> None:
+        with self._lock:
+            outcome = self._scheduler.record(start, submission, value, error)
+        self._act(outcome)
+
+    def _act(self, outcome: Outcome) -> None:
+        if outcome.release_worker and self._pool is not None:
+            self._pool.remove_worker()
+        outcome.resolve()
+        error = outcome.error
+        if (
+            outcome.future is None
+            and error is not None
+            and not isinstance(error, LoaderClosedError)
+        ):
+            # Nobody waits for it (a prefetch): the only place this error is ever seen.
+            _logger.debug("%s failed", outcome.note, exc_info=error)
+        if outcome.starts:
+            self.start(outcome.starts)
+        if outcome.wake_at is not None:
+            self.deadlines.wake_at(outcome.wake_at)
+
+    def _on_deadline(self, now: float) -> float | None:
+        """Give up stuck loads, start due retries and held-back prefetches (deadline thread)."""
+        with self._lock:
+            stuck, starts, upcoming = self._scheduler.deadline(now)
+        for outcome, busy in stuck:
+            if self._pool is not None and busy:
+                self._pool.add_worker()  # a worker in place of the stuck one
+            self._act(outcome)
+        self.start(starts)
+        return upcoming
+
+
+def fail_closed(futures: list[Future[Any]]) -> None:
+    """Fail the waiters of items that will never be ready because the loader closed."""
+    for future in futures:
+        if not future.done():
+            future.set_exception(LoaderClosedError("the loader closed before the item was ready"))
