@@ -14,35 +14,15 @@ from typing import Any
 
 from ._entries import Entry, EntryState, EntryTable
 from ._errors import LoaderClosedError
+from ._head_start import HeadStart
 from ._planning import Travel, next_travel, window_targets
 from ._readahead import LoadTimes, ReadAheadPolicy
 from ._retry import RetryPolicy
-from ._scheduling import (
-    Outcome,
-    Start,
-    describe_wait,
-    loader_note,
-    running_since,
-    shared_future,
-    stuck_error,
-    take_futures,
-)
+from ._scheduling import Outcome, Start, describe_wait, loader_note, shared_future, take_futures
 from ._stats import Counters, LoaderStats
+from ._stuck import StuckLoads
 
-__all__ = ["HEAD_START_SHARE", "MAX_HEAD_START", "MIN_STUCK_CAP", "Scheduler"]
-
-#: The least number of stuck loads a loader allows at once (``max_workers`` if that is more).
-MIN_STUCK_CAP = 4
-#: A demand load starts this share of the typical load time before the prefetches planned with
-#: it. Started together, their reads finish their latency together and queue for the link in
-#: whatever order their threads wake, the requested one often last; a head start puts it first.
-#: It is hidden as long as it is shorter than the consumer's work on the item.
-HEAD_START_SHARE = 0.1
-#: The longest head start, in seconds.
-MAX_HEAD_START = 0.010
-#: Loads typically shorter than this (seconds) get no head start: waking a thread to start the
-#: prefetches later would cost about as much as the head start could win.
-MIN_HEAD_START_LOAD = 0.002
+__all__ = ["Scheduler"]
 
 
 class Scheduler:
@@ -63,24 +43,17 @@ class Scheduler:
         self._max_entries = max_entries
         # Loads in flight at once.
         self._max_workers = max_workers
-        # Loads given up as stuck whose threads may still run: enough for a small pool to go on
-        # past a few hung reads, bounded so a share that hangs for good cannot pile up threads.
-        self._max_stuck = max(MIN_STUCK_CAP, max_workers)
         self._max_bytes = max_bytes
         self._policy = policy
         self._retry = retry
-        self._load_timeout = load_timeout
         self._rng = random.Random()
         self._table = EntryTable()
         self._window: set[int] = set()  # the indices of the current read-ahead window
         self._planned = (-1, -1)  # (ahead, behind) of the current window
         self._travel = Travel(position=None, direction=1, step=None)
         self._load_times = LoadTimes()
-        # (until when, the demand load's entry) while a demand load has its head start: no
-        # prefetch starts before then, unless that load finished first.
-        self._head_start: tuple[float, Entry] | None = None
-        # Executor futures of loads given up as stuck whose thread has not returned yet.
-        self._stuck: set[Future[Any]] = set()
+        self._head_start = HeadStart()
+        self._stuck = StuckLoads(load_timeout, max_workers)
         self.counters = Counters()
         #: Set once by :meth:`close`; no load starts and nothing is kept afterwards.
         self.closed = False
@@ -100,7 +73,7 @@ class Scheduler:
         self.counters.requests += 1
         self._travel = travel = next_travel(self._travel, position, length)
         entry, starts = self._entry_for(position, now)
-        wake_at = self._give_head_start(entry, now) if starts else None
+        wake_at = self._head_start.give(entry, now, self._load_times.typical) if starts else None
         ready = entry.state is EntryState.DONE
         value = entry.value if ready else None
         future = self._future_of(entry) if want_future or not ready else None
@@ -164,7 +137,7 @@ class Scheduler:
         """
         if self.closed:
             return [], [], None
-        stuck = self._give_up_stuck(now) if self._load_timeout is not None else []
+        stuck = self._give_up_stuck(now)
         starts = self._due_retries(now) + self._startable(now)
         return stuck, starts, self._next_deadline(now)
 
@@ -206,7 +179,7 @@ class Scheduler:
                 table.add(entry)
         if entry is None:
             self.counters.misses += 1
-            self._refuse_if_stuck(position)
+            self._stuck.refuse_if_full(position)
             entry = Entry(position, requested=True)
             start = self._begin(entry, now)  # a demand load goes to the executor first
             table.add(entry)
@@ -216,7 +189,7 @@ class Scheduler:
         table.touch(entry)
         if entry.state is EntryState.QUEUED or entry.state is EntryState.RETRY_WAIT:
             # A requested item never waits behind prefetches, nor for a retry's backoff.
-            self._refuse_if_stuck(position)
+            self._stuck.refuse_if_full(position)
             if entry.state is EntryState.QUEUED:
                 table.dequeue(entry)
             return entry, [self._begin(entry, now)]
@@ -228,13 +201,6 @@ class Scheduler:
             if entry.state is EntryState.DONE:
                 entry.future.set_result(entry.value)  # a new future: no callback runs here
         return entry.future
-
-    def _refuse_if_stuck(self, position: int) -> None:
-        if len(self._stuck) >= self._max_stuck:
-            raise TimeoutError(
-                f"cannot start a load for item {position}: {len(self._stuck)} loads are stuck "
-                f"(running longer than load_timeout={self._load_timeout} s), the most allowed"
-            )
 
     def _plan(self, position: int, window: int, behind: int, length: int | None) -> None:
         """Queue the window around ``position``; cancel queued prefetches outside it."""
@@ -279,34 +245,14 @@ class Scheduler:
         self._table.running[entry.index] = entry
         return Start(entry, attempt)
 
-    def _give_head_start(self, demand: Entry, now: float) -> float | None:
-        """Hold prefetches back so that ``demand`` reaches the share first; return until when."""
-        typical = self._load_times.typical
-        if typical is None or typical < MIN_HEAD_START_LOAD:
-            return None
-        until = now + min(HEAD_START_SHARE * typical, MAX_HEAD_START)
-        self._head_start = (until, demand)
-        return until
-
-    def _holding_prefetches(self, now: float) -> bool:
-        """Whether a demand load's head start still holds prefetches back; ends it when over."""
-        assert self._head_start is not None
-        until, demand = self._head_start
-        if now < until and demand.state is EntryState.RUNNING:
-            return True
-        self._head_start = None
-        return False
-
     def _startable(self, now: float) -> list[Start]:
         """Start queued prefetches while workers are free (stuck loads count for none)."""
         starts: list[Start] = []
-        if self._head_start is not None and self._holding_prefetches(now):
+        if self._head_start.holds(now):
             return starts
         table = self._table
         while (
-            table.has_queued()
-            and len(table.running) < self._max_workers
-            and len(self._stuck) < self._max_stuck
+            table.has_queued() and len(table.running) < self._max_workers and not self._stuck.full
         ):
             entry = table.pop_queued()
             assert entry is not None
@@ -321,8 +267,7 @@ class Scheduler:
         ``submission`` is the executor's future of the attempt (``None`` if it never got one).
         """
         entry, now = start.entry, time.perf_counter()
-        if submission is not None and submission in self._stuck:
-            self._stuck.discard(submission)  # given up long ago; its worker is free again
+        if self._stuck.returned(submission):  # given up long ago; its worker is free again
             self.counters.wasted_loads += error is None  # its late result is dropped
             return Outcome(release_worker=True, starts=self._startable_unless_closed(now))
         if entry.attempt != start.attempt or entry.state is not EntryState.RUNNING:
@@ -386,17 +331,12 @@ class Scheduler:
 
     def _give_up_stuck(self, now: float) -> list[tuple[Outcome, bool]]:
         """Settle every load running longer than ``load_timeout`` as failed by a timeout."""
-        assert self._load_timeout is not None
         settled = []
-        for entry in list(self._table.running.values()):
-            since = running_since(entry)
-            if since is None or now - since < self._load_timeout:
-                continue
+        for entry, ran in self._stuck.overdue(list(self._table.running.values()), now):
             del self._table.running[entry.index]
             self.counters.loads_stuck += 1
-            if entry.submission is not None:
-                self._stuck.add(entry.submission)
-            error = stuck_error(entry, now - since, self._load_timeout)
+            self._stuck.give_up(entry.submission)
+            error = self._stuck.error(entry, ran)
             busy = entry.submission is not None
             settled.append((self._record_failure(entry, error, now), busy))
         return settled
@@ -406,7 +346,7 @@ class Scheduler:
         for entry in list(self._table.retrying.values()):
             if entry.retry_at > now:
                 continue
-            if entry.requested and len(self._stuck) < self._max_stuck:
+            if entry.requested and not self._stuck.full:
                 starts.append(self._begin(entry, now))
             elif self._table.holds(entry):
                 # A prefetch's retry waits in the queue like any prefetch: it never delays
@@ -419,10 +359,6 @@ class Scheduler:
         return starts
 
     def _next_deadline(self, now: float) -> float | None:
-        times = [entry.retry_at for entry in self._table.retrying.values()]
-        if self._load_timeout is not None:
-            for entry in self._table.running.values():
-                since = running_since(entry)
-                # Not started by a worker yet: look again a full timeout from now.
-                times.append((now if since is None else since) + self._load_timeout)
-        return min(times, default=None)
+        retries = (entry.retry_at for entry in self._table.retrying.values())
+        overdue = self._stuck.next_check(self._table.running.values(), now)
+        return min([*retries, *([] if overdue is None else [overdue])], default=None)

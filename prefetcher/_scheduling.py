@@ -19,7 +19,6 @@ __all__ = [
     "loader_note",
     "running_since",
     "shared_future",
-    "stuck_error",
     "take_futures",
 ]
 
@@ -72,14 +71,6 @@ def running_since(entry: Entry) -> float | None:
     if isinstance(submission, PoolFuture):
         return submission.started_at
     return entry.started_at
-
-
-def stuck_error(entry: Entry, ran: float, load_timeout: float) -> TimeoutError:
-    """The error the waiters of a stuck load get."""
-    return TimeoutError(
-        f"item {entry.index} (key {entry.key!r}) is stuck: its load ran for {ran:.1f} s, "
-        f"longer than load_timeout={load_timeout:g} s; the next request loads it again"
-    )
 
 
 def describe_wait(entry: Entry, running: Iterable[Entry], timeout: float | None) -> str:

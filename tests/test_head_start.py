@@ -11,7 +11,8 @@ from typing import Any
 from loader_support import WAIT, wait_until
 
 from prefetcher import PrefetchingLoader
-from prefetcher._scheduler import HEAD_START_SHARE, MAX_HEAD_START
+from prefetcher._entries import Entry, EntryState
+from prefetcher._head_start import HEAD_START_SHARE, MAX_HEAD_START, MIN_HEAD_START_LOAD, HeadStart
 
 
 class SubmissionClock(ThreadPoolExecutor):
@@ -85,3 +86,37 @@ def test_loads_too_short_for_a_head_start_start_their_prefetches_with_the_demand
         loader.get(50, timeout=WAIT)
         assert clock.submitted(51) and clock.submitted(52)
     clock.shutdown(wait=True)
+
+
+def running_demand() -> Entry:
+    entry = Entry(7, requested=True)
+    entry.move_to(EntryState.RUNNING)
+    return entry
+
+
+def test_a_head_start_holds_prefetches_until_it_ends() -> None:
+    head_start = HeadStart()
+    until = head_start.give(running_demand(), now=100.0, typical_load=0.05)
+    assert until == 100.0 + HEAD_START_SHARE * 0.05
+    assert head_start.holds(now=until - 1e-4)
+    assert not head_start.holds(now=until)
+
+
+def test_a_head_start_ends_when_its_demand_load_no_longer_runs() -> None:
+    head_start = HeadStart()
+    demand = running_demand()
+    head_start.give(demand, now=100.0, typical_load=0.05)
+    demand.move_to(EntryState.DONE)
+    assert not head_start.holds(now=100.0)
+
+
+def test_a_head_start_is_at_most_its_maximum() -> None:
+    until = HeadStart().give(running_demand(), now=100.0, typical_load=60.0)
+    assert until == 100.0 + MAX_HEAD_START
+
+
+def test_loads_shorter_than_the_minimum_get_no_head_start() -> None:
+    head_start = HeadStart()
+    assert head_start.give(running_demand(), 100.0, MIN_HEAD_START_LOAD / 2) is None
+    assert head_start.give(running_demand(), 100.0, None) is None
+    assert not head_start.holds(now=100.0)
