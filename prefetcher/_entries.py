@@ -225,6 +225,12 @@ class EntryTable:
         same order, and finally ready prefetches of the current window. ``protect`` (the entry
         being requested) is never chosen.
         """
+        if (
+            self.requested_count <= cache_size
+            and len(self._entries) <= max_entries
+            and (max_bytes is None or self.held_bytes <= max_bytes)
+        ):
+            return []  # the common case: every bound holds
         chosen: list[Entry] = []
 
         def take(entry: Entry | None) -> bool:

@@ -213,7 +213,8 @@ class PrefetchingLoader(Generic[K, T]):
                 one note naming the index and the key. The failure is not kept: the next
                 ``get`` loads again.
         """
-        check_seconds("timeout", timeout)
+        if timeout is not None:
+            check_seconds("timeout", timeout)
         entry, future, value, starts, wake_at = self._request(index, want_future=False)
         if starts:
             self._dispatcher.start(starts, then_wake_at=wake_at)
@@ -363,16 +364,19 @@ class PrefetchingLoader(Generic[K, T]):
     def _request(
         self, index: int, want_future: bool
     ) -> tuple[Entry, Future[Any] | None, Any, list[Start], float | None]:
-        self._raise_if_closed()
-        length = self._length()
+        scheduler = self._scheduler
+        if scheduler.closed:
+            raise LoaderClosedError("the loader is closed")
+        length = None if self._keys is None else len(self._keys)  # caller code: not locked
         if type(index) is int and index >= 0 and (length is None or index < length):
             position = index  # the common case, checked without a call
         else:
             position = normalize_index(index, length)
         now = time.perf_counter()
         with self._lock:
-            self._raise_if_closed()
-            return self._scheduler.request(position, length, want_future, now)
+            if scheduler.closed:
+                raise LoaderClosedError("the loader is closed")
+            return scheduler.request(position, length, want_future, now)
 
 
 def _release(pool: DaemonThreadPool | None, deadlines: DeadlineThread) -> None:

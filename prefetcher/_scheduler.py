@@ -50,6 +50,8 @@ class Scheduler:
         self._table = EntryTable()
         self._window: set[int] = set()  # the indices of the current read-ahead window
         self._planned = (-1, -1)  # (ahead, behind) of the current window
+        # (position, direction) the current window was planned from; None: plan afresh.
+        self._planned_from: tuple[int, int] | None = None
         self._travel = Travel(position=None, direction=1, step=None)
         self._load_times = LoadTimes()
         self._head_start = HeadStart()
@@ -114,6 +116,7 @@ class Scheduler:
         self.counters.prefetches_cancelled += sum(
             1 for e in dropped if e.state is EntryState.QUEUED
         )
+        self._planned_from = None  # the next request plans its whole window again
 
     # -- what callers see -----------------------------------------------------------------------
 
@@ -204,23 +207,50 @@ class Scheduler:
 
     def _plan(self, position: int, window: int, behind: int, length: int | None) -> None:
         """Queue the window around ``position``; cancel queued prefetches outside it."""
+        direction = self._travel.direction
+        if (
+            behind == 0
+            and (window, behind) == self._planned
+            and self._planned_from == (position - direction, direction)
+        ):
+            self._slide(position, direction, window, length)
+            return
         self._planned = (window, behind)
-        targets = window_targets(position, self._travel.direction, window, behind, length)
+        self._planned_from = (position, direction)
+        targets = window_targets(position, direction, window, behind, length)
         self._window = set(targets)
-        table = self._table
         wanted: list[Entry] = []
         for target in targets:
-            entry = table.get(target)
-            if entry is None:
-                entry = (
-                    table.running.get(target)
-                    or table.retrying.get(target)
-                    or Entry(target, requested=False)
-                )
-                table.add(entry)  # a load in flight rejoins the table instead of starting again
+            entry = self._window_entry(target)
             if entry.state is EntryState.QUEUED:
                 wanted.append(entry)
-        self.counters.prefetches_cancelled += len(table.requeue(wanted, keep=self._window))
+        self.counters.prefetches_cancelled += len(self._table.requeue(wanted, keep=self._window))
+
+    def _slide(self, position: int, direction: int, window: int, length: int | None) -> None:
+        """One step on in the direction of travel: the window gains one item at its far end.
+
+        What the window held is already planned; what left it since (evicted, or failed) was
+        dropped on purpose, so it is not loaded again until it is asked for.
+        """
+        self._planned_from = (position, direction)
+        self._window.discard(position)
+        target = position + direction * window
+        if window > 0 and target >= 0 and (length is None or target < length):
+            self._window.add(target)
+            self._window_entry(target)
+
+    def _window_entry(self, target: int) -> Entry:
+        """The entry for ``target`` of the window, added to the table (queued) if new."""
+        table = self._table
+        entry = table.get(target)
+        if entry is None:
+            entry = (
+                table.running.get(target)
+                or table.retrying.get(target)
+                or Entry(target, requested=False)
+            )
+            table.add(entry)  # a load in flight rejoins the table instead of starting again
+        return entry
 
     def _evict(self, protect: Entry | None) -> None:
         victims = self._table.victims(
@@ -230,6 +260,8 @@ class Scheduler:
             window=self._window,
             protect=protect,
         )
+        if not victims:
+            return
         self.counters.evictions += len(victims)
         self.counters.wasted_loads += sum(
             1 for v in victims if v.state is EntryState.DONE and not v.requested
@@ -248,9 +280,9 @@ class Scheduler:
     def _startable(self, now: float) -> list[Start]:
         """Start queued prefetches while workers are free (stuck loads count for none)."""
         starts: list[Start] = []
-        if self._head_start.holds(now):
-            return starts
         table = self._table
+        if not table.has_queued() or self._head_start.holds(now):
+            return starts
         while (
             table.has_queued() and len(table.running) < self._max_workers and not self._stuck.full
         ):

@@ -858,3 +858,31 @@ def test_read_ahead_past_the_last_file_counts_as_missing_not_failed() -> None:
         with pytest.raises(FileNotFoundError):
             loader.get(3, timeout=WAIT)  # asked for: a failure
         assert loader.stats().loads_failed == 1
+
+
+def test_walking_on_does_not_read_again_a_prefetch_that_failed() -> None:
+    calls: list[int] = []
+
+    def load(n: int) -> int:
+        calls.append(n)
+        if n >= 5:
+            raise FileNotFoundError(2, "No such file", f"{n}.png")
+        return n
+
+    with PrefetchingLoader(load, ahead=3) as loader:
+        for n in range(5):  # near the end of an open-ended sequence, the window reaches past it
+            assert loader.get(n, timeout=WAIT) == n
+            wait_until(lambda: loader.stats().pending == 0)
+    assert sorted(n for n in calls if n >= 5) == [5, 6, 7]  # each missing file tried once
+
+
+def test_the_first_step_after_invalidate_reads_its_whole_window_again() -> None:
+    load = RecordingLoad()
+    with PrefetchingLoader(load, ahead=3) as loader:
+        for n in range(4):
+            loader.get(n, timeout=WAIT)
+            wait_until(lambda: loader.stats().pending == 0)
+        loader.invalidate()
+        loader.get(4, timeout=WAIT)
+        wait_until(lambda: loader.stats().pending == 0)
+    assert [load.count(n) for n in (5, 6, 7)] == [2, 2, 1]
