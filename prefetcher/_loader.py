@@ -70,6 +70,7 @@ class PrefetchingLoader(Generic[K, T]):
         max_workers: How many loads the loader keeps in flight: a prefetch goes to the executor
             only while fewer are running, a requested item at once. Defaults to the largest
             read-ahead window plus one, for the loader's own pool and a caller's executor alike.
+            The loader's own pool has one thread more, for a requested item to start at once.
         executor: A :class:`concurrent.futures.Executor` to run loads on. The caller owns it:
             :meth:`close` never shuts it down. By default the loader owns a pool of
             ``max_workers`` daemon threads, which never keep the program alive.
@@ -165,7 +166,9 @@ class PrefetchingLoader(Generic[K, T]):
             retry=retry,
             load_timeout=load_timeout_seconds,
         )
-        pool = DaemonThreadPool(workers) if executor is None else None
+        # One thread more than loads in flight: prefetches never take the last one, so a
+        # requested item starts at once even while prefetches keep every other thread busy.
+        pool = DaemonThreadPool(workers + 1) if executor is None else None
         self._dispatcher = Dispatcher(
             load=load,
             keys=keys,

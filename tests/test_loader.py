@@ -559,11 +559,12 @@ def test_every_call_after_close_raises_loader_closed_error(load: RecordingLoad, 
 def test_a_caller_waiting_for_a_load_that_never_started_gets_loader_closed_error(
     load: RecordingLoad,
 ) -> None:
-    gate = load.gate("0.png")
+    gate = load.gate("0.png", "1.png")
     loader = PrefetchingLoader(load, KEYS, ahead=0, max_workers=1)
     loader.request(0)
-    assert load.started("0.png").wait(WAIT)
-    waiting = loader.request(1)  # behind 0 in the executor, the only worker busy
+    loader.request(1)  # on the thread the pool keeps for requested items
+    assert load.started("0.png").wait(WAIT) and load.started("1.png").wait(WAIT)
+    waiting = loader.request(2)  # behind 0 and 1 in the executor, every thread busy
     loader.close(wait=False)
     with pytest.raises(LoaderClosedError):
         waiting.result(WAIT)
@@ -886,3 +887,15 @@ def test_the_first_step_after_invalidate_reads_its_whole_window_again() -> None:
         loader.get(4, timeout=WAIT)
         wait_until(lambda: loader.stats().pending == 0)
     assert [load.count(n) for n in (5, 6, 7)] == [2, 2, 1]
+
+
+def test_a_requested_item_starts_while_prefetches_keep_every_worker_busy(
+    load: RecordingLoad,
+) -> None:
+    gate = load.gate("1.png", "2.png")
+    with PrefetchingLoader(load, KEYS, ahead=2, max_workers=2) as loader:
+        loader.get(0)
+        assert load.started("1.png").wait(WAIT) and load.started("2.png").wait(WAIT)
+        # Well before the gates give up (WAIT): 1 and 2 are still loading.
+        assert loader.get(50, timeout=WAIT / 2) == ("item", "50.png")
+        gate.set()

@@ -182,12 +182,13 @@ def test_past_the_stuck_cap_a_request_fails_at_once_saying_how_many_are_stuck(
 def test_a_get_timeout_for_an_item_that_never_started_says_it_is_queued(
     load: RecordingLoad,
 ) -> None:
-    gate = load.gate("0.png")
+    gate = load.gate("0.png", "1.png")
     with PrefetchingLoader(load, KEYS, ahead=0, max_workers=1) as loader:
         loader.request(0)
-        assert load.started("0.png").wait(WAIT)
-        with pytest.raises(TimeoutError, match=r"queued: all 1 workers busy with items 0 "):
-            loader.get(1, timeout=0.05)
+        loader.request(1)  # on the thread the pool keeps for requested items
+        assert load.started("0.png").wait(WAIT) and load.started("1.png").wait(WAIT)
+        with pytest.raises(TimeoutError, match=r"queued: all 2 workers busy with items 0, 1 "):
+            loader.get(2, timeout=0.05)
         gate.set()
 
 

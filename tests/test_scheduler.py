@@ -1,0 +1,59 @@
+"""The scheduler's decisions, through its own interface: no threads, no executor."""
+
+from __future__ import annotations
+
+import time
+
+from prefetcher._readahead import FixedReadAhead
+from prefetcher._retry import RetryPolicy
+from prefetcher._scheduler import Scheduler
+from prefetcher._scheduling import Start
+
+
+def scheduler(max_workers: int, ahead: int) -> Scheduler:
+    return Scheduler(
+        cache_size=10,
+        max_entries=10 + ahead,
+        max_workers=max_workers,
+        max_bytes=None,
+        policy=FixedReadAhead(ahead),
+        retry=RetryPolicy(retries=1, retry_on=(ConnectionError,), backoff=0),
+        load_timeout=None,
+    )
+
+
+def request(plan: Scheduler, position: int) -> list[Start]:
+    """The loads a request for ``position`` starts."""
+    return plan.request(position, None, False, time.perf_counter())[3]
+
+
+def test_a_prefetch_due_for_retry_waits_while_the_workers_are_busy() -> None:
+    plan = scheduler(max_workers=2, ahead=1)
+    demand, prefetch = request(plan, 0)  # item 0 and the prefetch of item 1
+    plan.record(demand, None, "item 0", None)
+    request(plan, 10)  # two demand loads keep both workers busy
+    request(plan, 20)
+    plan.record(prefetch, None, None, ConnectionError("reset"))  # item 1 will be tried again
+    _, starts, _ = plan.deadline(time.perf_counter())
+    assert [start.entry.index for start in starts] == []
+
+
+def test_a_demand_load_starts_ahead_of_a_prefetch_due_for_retry() -> None:
+    plan = scheduler(max_workers=2, ahead=1)
+    demand, prefetch = request(plan, 0)
+    plan.record(demand, None, "item 0", None)
+    request(plan, 10)
+    request(plan, 20)
+    plan.record(prefetch, None, None, ConnectionError("reset"))
+    _, at_deadline, _ = plan.deadline(time.perf_counter())
+    started = at_deadline + request(plan, 30)
+    assert [start.entry.index for start in started] == [30]
+
+
+def test_a_prefetch_due_for_retry_starts_once_a_worker_is_free() -> None:
+    plan = scheduler(max_workers=2, ahead=1)
+    demand, prefetch = request(plan, 0)
+    plan.record(prefetch, None, None, ConnectionError("reset"))
+    _, starts, _ = plan.deadline(time.perf_counter())
+    assert [(start.entry.index, start.attempt) for start in starts] == [(1, 2)]
+    plan.record(demand, None, "item 0", None)
