@@ -73,7 +73,7 @@ class PrefetchingLoader(Generic[K, T]):
             The loader's own pool has one thread more, for a requested item to start at once.
         executor: A :class:`concurrent.futures.Executor` to run loads on. The caller owns it:
             :meth:`close` never shuts it down. By default the loader owns a pool of
-            ``max_workers`` daemon threads, which never keep the program alive.
+            ``max_workers + 1`` daemon threads, which never keep the program alive.
         max_bytes: If given, completed items are also evicted until their total size fits;
             an item larger than this is returned but not kept.
         sizeof: Measures an item in bytes for ``max_bytes``; must return an ``int >= 0``.
