@@ -15,6 +15,7 @@ from typing import Any
 from ._entries import Entry, EntryState, EntryTable
 from ._errors import LoaderClosedError
 from ._head_start import HeadStart
+from ._missing import RecentlyMissing
 from ._planning import Travel, next_travel, window_targets
 from ._readahead import LoadTimes, ReadAheadPolicy
 from ._retry import RetryPolicy
@@ -55,6 +56,7 @@ class Scheduler:
         self._travel = Travel(position=None, direction=1, step=None)
         self._load_times = LoadTimes()
         self._head_start = HeadStart()
+        self._missing = RecentlyMissing()  # what read-ahead found missing a moment ago
         self._stuck = StuckLoads(load_timeout, max_workers)
         self.counters = Counters()
         #: Set once by :meth:`close`; no load starts and nothing is kept afterwards.
@@ -82,7 +84,7 @@ class Scheduler:
         window = self._policy.on_request(travel.step, ready, now)
         behind = self._policy.behind
         if travel.step != 0 or starts or (window, behind) != self._planned:
-            self._plan(position, window, behind, length)
+            self._plan(position, window, behind, length, now)
         # else: the same request again (a GUI repainting, say); the window is as planned and
         # whatever left it since was evicted on purpose, so planning again would only reload it.
         self._evict(protect=entry)
@@ -205,7 +207,9 @@ class Scheduler:
                 entry.future.set_result(entry.value)  # a new future: no callback runs here
         return entry.future
 
-    def _plan(self, position: int, window: int, behind: int, length: int | None) -> None:
+    def _plan(
+        self, position: int, window: int, behind: int, length: int | None, now: float
+    ) -> None:
         """Queue the window around ``position``; cancel queued prefetches outside it."""
         direction = self._travel.direction
         if (
@@ -213,11 +217,13 @@ class Scheduler:
             and (window, behind) == self._planned
             and self._planned_from == (position - direction, direction)
         ):
-            self._slide(position, direction, window, length)
+            self._slide(position, direction, window, length, now)
             return
         self._planned = (window, behind)
         self._planned_from = (position, direction)
         targets = window_targets(position, direction, window, behind, length)
+        if self._missing:
+            targets = [target for target in targets if not self._missing.holds(target, now)]
         self._window = set(targets)
         wanted: list[Entry] = []
         for target in targets:
@@ -226,7 +232,9 @@ class Scheduler:
                 wanted.append(entry)
         self.counters.prefetches_cancelled += len(self._table.requeue(wanted, keep=self._window))
 
-    def _slide(self, position: int, direction: int, window: int, length: int | None) -> None:
+    def _slide(
+        self, position: int, direction: int, window: int, length: int | None, now: float
+    ) -> None:
         """One step on in the direction of travel: the window gains one item at its far end.
 
         What the window held is already planned; what left it since (evicted, or failed) was
@@ -235,7 +243,12 @@ class Scheduler:
         self._planned_from = (position, direction)
         self._window.discard(position)
         target = position + direction * window
-        if window > 0 and target >= 0 and (length is None or target < length):
+        if (
+            window > 0
+            and target >= 0
+            and (length is None or target < length)
+            and not (self._missing and self._missing.holds(target, now))
+        ):
             self._window.add(target)
             self._window_entry(target)
 
@@ -316,6 +329,8 @@ class Scheduler:
 
     def _record_success(self, entry: Entry, value: Any, now: float) -> Outcome:
         self.counters.loads_completed += 1
+        if self._missing:
+            self._missing.discard(entry.index)
         self._load_times.add(now - entry.started_at)
         assert self._load_times.typical is not None
         self._policy.on_load_finished(self._load_times.typical)
@@ -344,6 +359,8 @@ class Scheduler:
             return Outcome(wake_at=entry.retry_at, starts=self._startable_unless_closed(now))
         if table.holds(entry):
             table.remove(entry)  # a failure is not kept: the next request loads again
+        if isinstance(error, FileNotFoundError):
+            self._missing.add(entry.index, now)
         if isinstance(error, FileNotFoundError) and not entry.requested:
             # Read-ahead past the last file of an open-ended sequence: not a failure of anything
             # the program asked for.

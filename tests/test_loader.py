@@ -899,3 +899,24 @@ def test_a_requested_item_starts_while_prefetches_keep_every_worker_busy(
         # Well before the gates give up (WAIT): 1 and 2 are still loading.
         assert loader.get(50, timeout=WAIT / 2) == ("item", "50.png")
         gate.set()
+
+
+def test_read_ahead_leaves_a_missing_file_alone_for_a_while_but_a_request_loads_it() -> None:
+    calls: list[int] = []
+
+    def load(n: int) -> int:
+        calls.append(n)
+        if n >= 5:
+            raise FileNotFoundError(2, "No such file", f"{n}.png")
+        return n
+
+    with PrefetchingLoader(load, ahead=2) as loader:
+        loader.get(4, timeout=WAIT)  # reads ahead 5 and 6: missing
+        wait_until(lambda: loader.stats().pending == 0)
+        loader.get(3, timeout=WAIT)  # a turn, and a turn back: the window planned afresh
+        loader.get(4, timeout=WAIT)
+        wait_until(lambda: loader.stats().pending == 0)
+        assert (calls.count(5), calls.count(6)) == (1, 1)
+        with pytest.raises(FileNotFoundError):
+            loader.get(5, timeout=WAIT)
+        assert calls.count(5) == 2
