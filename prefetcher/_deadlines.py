@@ -7,6 +7,8 @@ import time
 import weakref
 from collections.abc import Callable
 
+from ._waiting import join_all
+
 __all__ = ["DeadlineThread"]
 
 
@@ -49,6 +51,15 @@ class DeadlineThread:
         with self._changed:
             self._stopped = True
             self._changed.notify()
+
+    def join(self, timeout: float | None) -> bool:
+        """After :meth:`stop`: wait up to ``timeout`` seconds for the thread to end.
+
+        Returns whether it ended (or never started). Never waits for the calling thread itself.
+        """
+        with self._changed:
+            thread = self._thread
+        return thread is None or join_all([thread], timeout)
 
     def _wait_for_due(self) -> float | None:
         """Wait until the next deadline; return the time, or ``None`` to end."""

@@ -109,8 +109,8 @@ class Dispatcher:
             # A future cancelled above never wakes wait(): wait for those that run.
             wait_all([s for s in submissions if not s.cancelled()], timeout)
             if self._pool is not None:
-                left = None if timeout is None else max(0.0, timeout - (time.monotonic() - began))
-                self._pool.join(left)
+                self._pool.join(_left(timeout, began))
+            self.deadlines.join(_left(timeout, began))
         with self._lock:
             abandoned, waiting = self._scheduler.abandon_running()
         fail_closed(waiting)
@@ -169,6 +169,11 @@ class Dispatcher:
             self._act(outcome)
         self.start(starts)
         return upcoming
+
+
+def _left(timeout: float | None, began: float) -> float | None:
+    """What is left of ``timeout`` seconds counted from ``began`` (``time.monotonic()``)."""
+    return None if timeout is None else max(0.0, timeout - (time.monotonic() - began))
 
 
 def fail_closed(futures: list[Future[Any]]) -> None:

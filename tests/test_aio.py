@@ -156,22 +156,24 @@ async def test_a_load_that_raises_timeout_error_is_not_reported_as_a_timeout(
 async def test_closing_while_waiting_raises_loader_closed_error(
     front: Front, load: RecordingLoad
 ) -> None:
-    gate = load.gate("a")
-    # One worker: item 1 waits in the executor's queue behind item 0, held by the gate.
+    gate = load.gate("a", "b")
+    # One worker and the thread kept for requests, both held by the gate: item 2 waits in the
+    # executor's queue.
     loader = PrefetchingLoader(load, KEYS, ahead=0, max_workers=1)
     try:
         first = loader.request(0)
+        loader.request(1)
         async with anyio.create_task_group() as group:
             caught: list[BaseException] = []
 
-            async def wait_for_second() -> None:
+            async def wait_for_third() -> None:
                 try:
-                    await front(loader, 1, timeout=WAIT)
+                    await front(loader, 2, timeout=WAIT)
                 except LoaderClosedError as exc:
                     caught.append(exc)
 
-            group.start_soon(wait_for_second)
-            await wait_for(lambda: loader.stats().requests == 2)  # the second caller is waiting
+            group.start_soon(wait_for_third)
+            await wait_for(lambda: loader.stats().requests == 3)  # the third caller is waiting
             loader.close(wait=False)
         assert len(caught) == 1
     finally:
