@@ -51,7 +51,7 @@ from qtpy.QtWidgets import QApplication
 
 import prefetcher.napari
 from prefetcher import PrefetchingLoader, SimulatedShare
-from prefetcher._demo import make_frames
+from prefetcher._demo_frames import make_frames
 from prefetcher._images import decode_image
 
 

@@ -7,12 +7,10 @@ Subcommands import what they need when they run, so ``prefetcher --help`` stays 
 from __future__ import annotations
 
 import argparse
-import importlib
 import os
 import sys
 import traceback
 from collections.abc import Callable, Sequence
-from typing import Any
 
 from prefetcher._cli_args import (
     DEMO_EPILOG,
@@ -30,7 +28,6 @@ from prefetcher._cli_common import (
     CLIError,
     LoaderOptions,
     OutputOptions,
-    describe_missing,
 )
 
 __all__ = ["CLIError", "build_parser", "main"]
@@ -115,13 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _add_source(scan, "directory, glob pattern, template, URL, or one file")
-    scan.add_argument(
-        "--start",
-        metavar="N",
-        type=index,
-        default=None,
-        help=f"first position ({POSITION_HELP}; default: the first file)",
-    )
+    _add_start(scan, "first position")
     scan.add_argument(
         "--stop",
         metavar="N",
@@ -156,13 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _add_source(view, "directory, glob pattern or template")
-    view.add_argument(
-        "--start",
-        metavar="N",
-        type=index,
-        default=None,
-        help=f"position shown first ({POSITION_HELP}; default: the first file)",
-    )
+    _add_start(view, "position shown first")
     view.add_argument(
         "--napari",
         action="store_true",
@@ -176,6 +161,16 @@ def _add_source(command: argparse.ArgumentParser, what: str) -> None:
     # nargs="+": an unquoted glob expanded by the shell gets a clear message instead of
     # "unrecognized arguments" (see _one_source).
     command.add_argument("source", metavar="SOURCE", nargs="+", help=what)
+
+
+def _add_start(command: argparse.ArgumentParser, what: str) -> None:
+    command.add_argument(
+        "--start",
+        metavar="N",
+        type=index,
+        default=None,
+        help=f"{what} ({POSITION_HELP}; default: the first file)",
+    )
 
 
 def _add_loader_options(command: argparse.ArgumentParser) -> None:
@@ -251,58 +246,16 @@ def _run_scan(args: argparse.Namespace) -> int:
     return run_scan(params)
 
 
-# Modules whose absence means "Qt is not installed" rather than a broken prefetcher.
-_QT_MODULES = ("qtpy", "PyQt5", "PyQt6", "PySide2", "PySide6")
-
-
 def _run_view(args: argparse.Namespace) -> int:
-    from prefetcher._qt_check import missing_libraries, qt_problem
+    from prefetcher._cli_view import ViewParams, run_view
 
-    source = _one_source(args)
-    extra = "napari" if args.napari else "qt"
-    try:
-        # Imported here, never at the top: no other command may import Qt.
-        viewer: Any = importlib.import_module(
-            "prefetcher.napari" if args.napari else "prefetcher.viewer"
-        )
-    except ImportError as exc:
-        # PyQt5 installed but a system library missing (libGL on a bare container) also names
-        # a Qt module: look for the library first, so the advice is apt-get, not pip.
-        if missing_libraries(str(exc)):
-            raise CLIError(qt_problem(str(exc)) or str(exc)) from exc
-        if _is_missing_qt(exc):
-            raise CLIError(
-                f"prefetcher view needs Qt ({exc}); install it from the checkout with: "
-                f"pip install '.[{extra}]'"
-            ) from exc
-        if args.napari:
-            raise CLIError(
-                f"prefetcher view --napari needs napari ({exc}); install it from the checkout "
-                "with: pip install '.[napari]'"
-            ) from exc
-        raise
-    # Qt aborts the whole process when its platform cannot start (no display, missing
-    # libraries): try it in a child process first and say what is missing instead.
-    problem = qt_problem()
-    if problem is not None:
-        raise CLIError(problem)
-    try:
-        start = 0 if args.napari and args.start is None else args.start
-        status = viewer.run(source, start=start, ahead=args.ahead, workers=args.workers)
-    except FileNotFoundError as exc:  # a source that is not there: a command-line mistake
-        raise CLIError(describe_missing(exc), status=2) from exc
-    except ValueError as exc:
-        raise CLIError(str(exc), status=2) from exc
-    if status == EXIT_INTERRUPTED:
-        raise KeyboardInterrupt  # reported as every command reports Ctrl-C
-    return int(status)
-
-
-def _is_missing_qt(exc: ImportError) -> bool:
-    if exc.name is not None and exc.name.split(".")[0] in _QT_MODULES:
-        return True
-    # qtpy raises QtBindingsNotFoundError (an ImportError without a name) when no binding works.
-    return type(exc).__module__.split(".")[0] == "qtpy"
+    params = ViewParams(
+        source=_one_source(args),
+        start=args.start,
+        napari=args.napari,
+        loader=_loader_options(args),
+    )
+    return run_view(params)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

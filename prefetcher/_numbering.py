@@ -16,10 +16,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from prefetcher._credentials import public_url
-from prefetcher._remote import is_url, list_url
+from prefetcher._remote import is_url, list_url, url_filesystem
 from prefetcher._template import Template
 
-__all__ = ["Numbering", "file_number", "gaps", "list_template_numbers"]
+__all__ = ["Numbering", "file_number", "gaps", "list_template_numbers", "template_numbering"]
 
 _DIGITS = re.compile(r"[0-9]+")
 
@@ -156,6 +156,29 @@ def list_template_numbers(
         return None
     found = (in_directory.number_of(name) for name in names)
     return tuple(sorted(n for n in found if n is not None))
+
+
+def template_numbering(
+    template: Template, real: Template, storage_options: Mapping[str, Any]
+) -> Numbering:
+    """The :class:`Numbering` of ``template`` from one listing of ``real`` (the same template,
+    password and all), or, where its directory cannot be listed, from whether file 0 exists."""
+    numbers = list_template_numbers(real, storage_options)
+    if numbers is not None:
+        return Numbering.of_template(template, numbers)
+    # Not listable: numbering starts at 0, or at 1 when there is no file 0; the end is unknown.
+    first = 0 if _exists(real.format(0), storage_options) else 1
+    return Numbering.of_template(template, [first], listed=False)
+
+
+def _exists(path: str, storage_options: Mapping[str, Any]) -> bool:
+    if is_url(path):
+        try:
+            fs, fs_path = url_filesystem(path, storage_options)
+            return bool(fs.exists(fs_path))
+        except Exception:
+            return False
+    return os.path.exists(path)
 
 
 def _split_dir(prefix: str) -> tuple[str, str]:

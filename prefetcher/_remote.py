@@ -15,7 +15,8 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
 from prefetcher._credentials import mask, mask_logs_of, secrets_of
-from prefetcher._smb import is_smb_url, smb_server
+from prefetcher._smb import smb_server
+from prefetcher._smb_url import is_smb_url
 
 __all__ = [
     "display_name",

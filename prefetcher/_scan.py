@@ -20,13 +20,11 @@ from prefetcher._cli_common import (
 )
 from prefetcher._numbering import Numbering
 from prefetcher._remote import display_name
+from prefetcher._scan_report import Tally, format_report, scan_result
 from prefetcher._sequence import ImageSequence, open_sequence
 from prefetcher._tiff import is_tiff_file
 
 __all__ = ["ScanParams", "run_scan"]
-
-#: How many errors the report lists one by one (all of them are counted, and all are in --json).
-SHOWN_ERRORS = 10
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,26 +43,12 @@ class ScanParams:
     output: OutputOptions = dataclasses.field(default_factory=OutputOptions)
 
 
-@dataclasses.dataclass
-class _Scan:
-    """What a scan met so far."""
-
-    frames: int = 0
-    errors: list[dict[str, Any]] = dataclasses.field(default_factory=list)
-    #: Positions of a template whose file does not exist.
-    absent: list[int] = dataclasses.field(default_factory=list)
-    #: Every position read (or tried).
-    visited: list[int] = dataclasses.field(default_factory=list)
-    #: Whether a walk without a known end stopped at a missing file.
-    walked_to_gap: bool = False
-
-
 def run_scan(params: ScanParams) -> int:
     """Run ``prefetcher scan``; return the exit status (1 on an unreadable or missing file)."""
     if params.stop is not None and params.start is not None and params.stop < params.start:
         raise CLIError(f"--stop {params.stop} is before --start {params.start}", status=2)
     loader = _open(params.source, params.loader)
-    scan = _Scan()
+    scan = Tally()
     with loader:
         numbering = loader.numbering
         positions = _positions(numbering, params)
@@ -93,11 +77,11 @@ def run_scan(params: ScanParams) -> int:
                 raise CLIError(f"no file {numbering.name(end)!r}: nothing to scan")
         seconds = time.perf_counter() - began
         stats = chunk_stats if chunked else dataclasses.asdict(loader.stats())
-    result = _result(params, numbering, scan, seconds, stats)
+    result = scan_result(params.source, params.stop is not None, numbering, scan, seconds, stats)
     if params.output.json:
         print(json.dumps(result, indent=2))
     else:
-        print(_report(result))
+        print(format_report(result))
     return 1 if scan.errors or result["missing_count"] else 0
 
 
@@ -153,7 +137,7 @@ def _read_in_chunks(
     numbering: Numbering,
     positions: range,
     params: ScanParams,
-    scan: _Scan,
+    scan: Tally,
 ) -> dict[str, Any]:
     """Read ``positions`` with :func:`~prefetcher.map_frames_report`, on a cluster or processes.
 
@@ -215,7 +199,7 @@ def _discard(frame: object) -> None:
     """What a chunked scan does with a frame: nothing; reading it was the test."""
 
 
-def _walk(first: int, scan: _Scan) -> Iterator[int]:
+def _walk(first: int, scan: Tally) -> Iterator[int]:
     """``first, first + 1, ...`` until a file is missing."""
     position = first
     while not scan.absent:
@@ -225,7 +209,7 @@ def _walk(first: int, scan: _Scan) -> Iterator[int]:
 
 
 def _read(
-    loader: ImageSequence[Any, Any], numbering: Numbering, position: int, scan: _Scan
+    loader: ImageSequence[Any, Any], numbering: Numbering, position: int, scan: Tally
 ) -> None:
     try:
         frame = loader.get(position)
@@ -242,7 +226,7 @@ def _read(
 
 
 def _record(
-    scan: _Scan,
+    scan: Tally,
     numbering: Numbering,
     position: int,
     loader: ImageSequence[Any, Any],
@@ -270,86 +254,3 @@ def _message(exc: BaseException) -> str:
     if isinstance(exc, FileNotFoundError) and exc.strerror:
         return exc.strerror
     return str(exc)
-
-
-def _result(
-    params: ScanParams,
-    numbering: Numbering,
-    scan: _Scan,
-    seconds: float,
-    stats: dict[str, Any],
-) -> dict[str, Any]:
-    # A template: every number in the range whose file is not there (up to --stop, if given).
-    missing = _missing_in(scan.absent) if numbering.open_ended else numbering.missing
-    ordered = sorted(set(scan.visited) - set(scan.absent))
-    return {
-        "source": display_name(params.source),
-        "frames": scan.frames,
-        "read": scan.frames - len(scan.errors),
-        "seconds": seconds,
-        "frames_per_second": scan.frames / seconds if seconds > 0 and scan.frames else None,
-        "first": numbering.label(ordered[0]) if ordered else None,
-        "last": numbering.label(ordered[-1]) if ordered else None,
-        "open_ended": numbering.open_ended,
-        "stop_given": params.stop is not None,
-        "walked_to_gap": scan.walked_to_gap,
-        "missing": [list(run) for run in missing],
-        "missing_count": sum(last - first + 1 for first, last in missing),
-        "error_count": len(scan.errors),
-        "errors": scan.errors,
-        "stats": stats,
-    }
-
-
-def _missing_in(absent: list[int]) -> tuple[tuple[int, int], ...]:
-    """The ``absent`` numbers as runs of ``(first, last)``."""
-    runs: list[tuple[int, int]] = []
-    for number in sorted(absent):
-        if runs and runs[-1][1] == number - 1:
-            runs[-1] = (runs[-1][0], number)
-        else:
-            runs.append((number, number))
-    return tuple(runs)
-
-
-def _report(result: dict[str, Any]) -> str:
-    stats = result["stats"]
-    rate = result["frames_per_second"]
-    lines = [
-        f"scanned {_frames(result['frames'])} of {result['source']} in {result['seconds']:.2f} s"
-        + (f" ({rate:.1f} frames/s)" if rate is not None else ""),
-        f"from {result['first']} to {result['last']}",
-        f"read: {result['read']}, errors: {result['error_count']}, "
-        f"missing: {result['missing_count']}",
-        f"loader: {stats['hits']} hits, {stats['waits']} waits, {stats['misses']} misses, "
-        f"{stats['wait_seconds']:.2f} s waiting, {stats['loads_started']} loads, "
-        f"{stats['wasted_loads']} wasted",
-    ]
-    if result["missing"]:
-        lines.append(f"missing file numbers: {_runs(result['missing'])}")
-    errors = result["errors"]
-    if errors:
-        lines.append("first errors:" if len(errors) > SHOWN_ERRORS else "errors:")
-        lines.extend(f"  {e['label']} {e['path']}: {e['error']}" for e in errors[:SHOWN_ERRORS])
-        if len(errors) > SHOWN_ERRORS:
-            lines.append(f"  ... and {len(errors) - SHOWN_ERRORS} more (all of them in --json)")
-    if result["walked_to_gap"]:
-        lines.append(
-            f"the scan stopped at the first missing file after {result['last']} (the directory "
-            "cannot be listed, so later files are unknown); to scan past it, give --stop N"
-        )
-    elif result["open_ended"] and not result["stop_given"]:
-        lines.append(
-            f"the scan ended at {result['last']}, the highest file number there was when it "
-            "started; to scan past it, give --stop N"
-        )
-    return "\n".join(lines)
-
-
-def _runs(runs: list[list[int]]) -> str:
-    shown = ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in runs[:SHOWN_ERRORS])
-    return shown + (", ..." if len(runs) > SHOWN_ERRORS else "")
-
-
-def _frames(count: int) -> str:
-    return f"{count} frame" if count == 1 else f"{count} frames"

@@ -11,7 +11,8 @@ from functools import partial
 from typing import TYPE_CHECKING, Any, Literal, overload
 
 from prefetcher._credentials import Secrets
-from prefetcher._image_sequence import ImageSequence, open_files, open_pages
+from prefetcher._image_open import open_files, open_pages
+from prefetcher._image_sequence import ImageSequence
 from prefetcher._remote import display_name, glob_url, is_url, list_url
 from prefetcher._template import Template, parse_template, printf_hint
 from prefetcher._tiff import is_tiff_file, open_tiff

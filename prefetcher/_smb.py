@@ -12,74 +12,34 @@ connection logs on afresh. A whole-file read is one round trip (a compound CREAT
 instead of fsspec's three.
 
 Only plain ``smb://`` URLs come here; a chained one (``simplecache::smb://``) is fsspec's own.
+This module keeps the servers, their pools and the reconnection; the URLs are parsed in
+:mod:`prefetcher._smb_url`, the compound read is :mod:`prefetcher._smb_compound`, and the back
+end's errors are translated in :mod:`prefetcher._smb_errors`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import errno
 import functools
 import threading
-import urllib.parse
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
-from prefetcher._credentials import mask
+from prefetcher._smb_compound import ShortOfCredits, read_in_one_round_trip
+from prefetcher._smb_errors import is_smb_error, translate_error
+from prefetcher._smb_url import Credentials, parse_smb_url
 
-__all__ = ["SmbServer", "is_smb_url", "smb_server"]
+__all__ = ["SmbServer", "forget_servers", "smb_server"]
 
 T = TypeVar("T")
 
-_STATUS_LOGON_FAILURE = 0xC000006D
-_STATUS_ACCESS_DENIED = 0xC0000022
-_STATUS_ACCOUNT_RESTRICTION = 0xC000006E
-_DEFAULT_PORT = 445
 _CONNECT_TIMEOUT = 10.0
 # Credits asked for when a connection is new (Samba grants up to 8192 by default).
 _CREDITS_WANTED = 2048
 # How often, and how long each time, a call short of credits waits for another to finish.
 _CREDIT_WAITS = 40
 _CREDIT_WAIT = 0.25
-
-
-def is_smb_url(url: str) -> bool:
-    """Whether ``url`` is a plain ``smb://`` URL (not chained, such as ``simplecache::smb://``)."""
-    return url[:6].lower() == "smb://" and "::" not in url
-
-
-@dataclasses.dataclass(frozen=True)
-class _Credentials:
-    host: str
-    port: int
-    username: str | None
-    password: str | None = dataclasses.field(repr=False)
-
-
-def _parse(url: str, storage_options: Mapping[str, Any]) -> tuple[_Credentials, str]:
-    """The server and credentials of an ``smb://`` URL, and the path fsspec uses (``/share/x``).
-
-    ``storage_options`` (``username``, ``password``, ``port``) fill in what the URL leaves out.
-    """
-    rest = url[len("smb://") :]
-    end = min((i for i in (rest.find(c) for c in "/?#") if i >= 0), default=len(rest))
-    authority, path = rest[:end], rest[end:]
-    userinfo, at, hostport = authority.rpartition("@")
-    username: str | None = None
-    password: str | None = None
-    if at:
-        user, colon, secret = userinfo.partition(":")
-        # A workgroup in the URL: "workgroup;user".
-        username = urllib.parse.unquote(user.rpartition(";")[2]) or None
-        password = urllib.parse.unquote(secret) if colon else None
-    host, colon, port_text = hostport.rpartition(":")
-    if not colon or "]" in port_text:
-        host, port_text = hostport, ""
-    host = host.strip("[]")
-    port = int(port_text) if port_text else int(storage_options.get("port") or _DEFAULT_PORT)
-    username = username or storage_options.get("username")
-    password = password if password is not None else storage_options.get("password")
-    return _Credentials(host, port, username, password), urllib.parse.unquote(path) or "/"
 
 
 @functools.cache  # one class, made at the first use (fsspec is imported only then)
@@ -121,7 +81,7 @@ def _pooled_filesystem_class() -> type[Any]:
             self, path: str, start: int | None = None, end: int | None = None, **kwargs: Any
         ) -> bytes:
             if start is None and end is None and not kwargs:
-                data = _read_in_one_round_trip(self, path)
+                data = read_in_one_round_trip(self, path)
                 if data is not None:
                     return data
             content: bytes = super().cat_file(path, start, end, **kwargs)
@@ -143,118 +103,11 @@ def _pooled_filesystem_class() -> type[Any]:
     return PooledSMBFileSystem
 
 
-# A READ costs one credit per 64 KiB it asks for (MS-SMB2 3.1.5.2).
-_CREDIT_UNIT = 65536
-_CREDIT_SHARE = 4
-
-
-class _ShortOfCredits(Exception):
-    """The connection has too few SMB credits left for a request now (others hold them)."""
-
-
-def _read_in_one_round_trip(fs: Any, path: str) -> bytes | None:
-    """The whole file at ``path``, read with CREATE, READ and CLOSE sent as one related compound
-    request (one round trip instead of three, as Windows clients read small files), or ``None``
-    when that cannot be done (the file is larger than one read, a DFS link): the caller then
-    reads it the usual way.
-
-    Raises:
-        SMBOSError: The server refused the CREATE (no such file, access denied ...).
-        _ShortOfCredits: Too few credits for even 64 KiB now: :meth:`SmbServer.call` waits for
-            other reads to end and tries again.
-    """
-    from fsspec.implementations.smb import _as_unc_path
-    from smbclient._pool import get_smb_tree
-    from smbprotocol.exceptions import (  # type: ignore[import-untyped,unused-ignore]
-        EndOfFile,
-        PathNotCovered,
-        SMBException,
-        SMBOSError,
-        SMBResponseException,
-    )
-    from smbprotocol.open import (
-        CreateDisposition,
-        CreateOptions,
-        FileAttributes,
-        FilePipePrinterAccessMask,
-        ImpersonationLevel,
-        Open,
-        ShareAccess,
-    )
-
-    unc = _as_unc_path(fs.host, path)
-    tree, file_path = get_smb_tree(unc, port=fs.port, **fs._session)
-    connection = tree.session.connection
-    window = connection.sequence_window
-    # CREATE and CLOSE take a credit each, the READ one per 64 KiB it asks for. Take a quarter of
-    # the credits at most, so that the other workers' reads on this connection find theirs (a
-    # fresh connection has 64; the server grants more with every answer).
-    credits = (window["high"] - window["low"] - 2) // _CREDIT_SHARE
-    length = min(connection.max_read_size, credits * _CREDIT_UNIT)
-    if tree.is_dfs_share:
-        return None
-    if length < _CREDIT_UNIT:
-        raise _ShortOfCredits
-    handle = Open(tree, file_path)
-    messages = [
-        handle.create(
-            ImpersonationLevel.Impersonation,
-            FilePipePrinterAccessMask.FILE_READ_DATA
-            | FilePipePrinterAccessMask.FILE_READ_ATTRIBUTES
-            | FilePipePrinterAccessMask.FILE_READ_EA,
-            FileAttributes.FILE_ATTRIBUTE_NORMAL,
-            # Never in the way of a program still writing the file (live acquisition).
-            ShareAccess.FILE_SHARE_READ
-            | ShareAccess.FILE_SHARE_WRITE
-            | ShareAccess.FILE_SHARE_DELETE,
-            CreateDisposition.FILE_OPEN,
-            CreateOptions.FILE_NON_DIRECTORY_FILE,
-            send=False,
-        ),
-        # Related operations: the READ and the CLOSE use the file the CREATE opens.
-        handle.read(0, length, send=False),
-        handle.close(send=False),
-    ]
-    try:
-        requests = connection.send_compound(
-            [message for message, _ in messages],
-            tree.session.session_id,
-            tree.tree_connect_id,
-            related=True,
-        )
-    except SMBException as exc:
-        # smbprotocol checks the credits again as it sends: other threads may have taken them.
-        if "credits" in str(exc):
-            raise _ShortOfCredits from None
-        raise
-    data = b""
-    failures = []
-    # Every response is received, even after a failure: smbprotocol keeps each request until
-    # it is (see smbclient's SMBFileTransaction).
-    for index, ((_, receive), request) in enumerate(zip(messages, requests, strict=True)):
-        try:
-            result = receive(request)
-        except EndOfFile:  # an empty file
-            result = b""
-        except SMBResponseException as exc:
-            failures.append(exc)
-            continue
-        if index == 1:
-            data = bytes(result)
-    if failures:
-        if isinstance(failures[0], PathNotCovered):
-            return None
-        raise SMBOSError(failures[0].status, unc)
-    if handle.end_of_file is None or len(data) < handle.end_of_file:
-        return None  # larger than one read: the usual way reads it in several
-    return data
-
-
 class SmbServer:
     """One SMB server reached with one set of credentials: its pool, its fsspec file system, and
     :meth:`call`, which runs an operation with reconnection and clear errors."""
 
-    def __init__(self, credentials: _Credentials) -> None:
+    def __init__(self, credentials: Credentials) -> None:
         self.credentials = credentials
         self._key = f"{credentials.host.lower()}:{credentials.port}"  # smbclient's pool key
         self._pool: dict[str, Any] = {}
@@ -277,7 +130,7 @@ class SmbServer:
     @property
     def address(self) -> str:
         """``host:port``, as error messages name the server."""
-        return f"{self.credentials.host}:{self.credentials.port}"
+        return self.credentials.address
 
     def call(self, operation: Callable[[Any], T], name: str) -> T:
         """``operation(fs)``, after making sure a session is set up.
@@ -306,15 +159,15 @@ class SmbServer:
                 connection = self._connect()
                 return operation(self.fs)
             except (OSError, ValueError, EOFError) as exc:
-                error = _translate(exc, name, self)
-            except _ShortOfCredits:
+                error = translate_error(exc, name, self.credentials)
+            except ShortOfCredits:
                 short_of_credits = True
                 error = OSError(errno.EAGAIN, f"SMB server {self.address}: too few credits", name)
             except Exception as exc:
-                if not _is_smb_error(exc):
+                if not is_smb_error(exc):
                     raise  # a bug, not the share: as it is
                 short_of_credits = "credits" in str(exc)
-                error = _translate(exc, name, self)
+                error = translate_error(exc, name, self.credentials)
             finally:
                 with self._finished:
                     self._finished_count += 1
@@ -395,12 +248,12 @@ class SmbServer:
 
 # Guards _servers.
 _servers_lock = threading.Lock()
-_servers: dict[_Credentials, SmbServer] = {}
+_servers: dict[Credentials, SmbServer] = {}
 
 
 def smb_server(url: str, storage_options: Mapping[str, Any] | None = None) -> tuple[SmbServer, str]:
     """The :class:`SmbServer` for ``url`` (one per server and credentials) and the path on it."""
-    credentials, path = _parse(url, storage_options or {})
+    credentials, path = parse_smb_url(url, storage_options or {})
     with _servers_lock:
         server = _servers.get(credentials)
         if server is None:
@@ -415,58 +268,3 @@ def forget_servers() -> None:
         _servers.clear()
     for server in servers:
         server.close()
-
-
-def _translate(exc: Exception, name: str, server: SmbServer) -> OSError:
-    """The exception to raise for a back end's ``exc`` while reading ``name`` from ``server``."""
-    from smbprotocol.exceptions import (  # type: ignore[import-untyped,unused-ignore]
-        LogonFailure,
-        SMBAuthenticationError,
-        SMBConnectionClosed,
-        SMBOSError,
-        SMBResponseException,
-    )
-
-    secrets = [server.credentials.password or ""]
-    detail = mask(f"{type(exc).__name__}: {exc}", secrets)
-    where = server.address
-    status = getattr(exc, "ntstatus", None) if isinstance(exc, SMBOSError) else None
-    if isinstance(exc, SMBResponseException):
-        status = exc.status
-    if isinstance(exc, LogonFailure) or status in (
-        _STATUS_LOGON_FAILURE,
-        _STATUS_ACCOUNT_RESTRICTION,
-    ):
-        user = server.credentials.username
-        return PermissionError(
-            errno.EACCES,
-            f"logon as {user!r} to SMB server {where} failed: wrong user name or password",
-            name,
-        )
-    if status == _STATUS_ACCESS_DENIED:
-        return PermissionError(errno.EACCES, f"access denied by SMB server {where}", name)
-    if isinstance(exc, SMBOSError) and exc.errno:
-        # OSError(errno, ...) is the subclass for the errno: FileNotFoundError for ENOENT, ...
-        strerror = exc.strerror if exc.errno != errno.ENOENT else "No such file"
-        return OSError(exc.errno, strerror, name)
-    if isinstance(exc, SMBAuthenticationError) and server.credentials.username is None:
-        return PermissionError(
-            errno.EACCES, f"SMB server {where} needs a user name and password ({detail})", name
-        )
-    connection_lost = (
-        # The server is down or refuses: smbprotocol raises ValueError("Failed to connect ...").
-        (isinstance(exc, ValueError) and "Failed to connect" in str(exc))
-        or isinstance(exc, (SMBConnectionClosed, SMBAuthenticationError, TimeoutError, EOFError))
-        or (isinstance(exc, OSError) and not isinstance(exc, SMBOSError))
-    )
-    if connection_lost:
-        return ConnectionError(
-            f"cannot read {name}: connection to SMB server {where} failed ({detail})"
-        )
-    return OSError(errno.EIO, f"SMB server {where}: {detail}", name)
-
-
-def _is_smb_error(exc: Exception) -> bool:
-    from smbprotocol.exceptions import SMBException
-
-    return isinstance(exc, SMBException)

@@ -11,79 +11,30 @@ Example:
 
 from __future__ import annotations
 
-import contextlib
 import os
-import signal
-import socket
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
-import numpy as np
-from PIL import Image
-from qtpy.QtCore import QSocketNotifier, Qt, Signal, Slot  # type: ignore[attr-defined]
+from qtpy.QtCore import Qt, Signal, Slot  # type: ignore[attr-defined]
 from qtpy.QtGui import QCloseEvent, QImage, QKeyEvent, QPixmap, QResizeEvent
 from qtpy.QtWidgets import QApplication, QLabel, QMainWindow, QWidget
 
+from prefetcher._cli_common import EXIT_INTERRUPTED
 from prefetcher._loader import PrefetchingLoader
 from prefetcher._numbering import Numbering
+from prefetcher._qimage import to_qimage
+from prefetcher._qt_interrupt import quit_on_ctrl_c
 from prefetcher.qt import QtPrefetcher
 
+# EXIT_INTERRUPTED: what run() returns after Ctrl-C in the terminal; to_qimage: how frames are
+# drawn. Both are part of this module's interface.
 __all__ = ["EXIT_INTERRUPTED", "PAGE", "ViewerWindow", "run", "to_qimage"]
 
 #: How far PageUp / PageDown jump.
 PAGE = 10
-#: What :func:`run` returns after Ctrl-C in the terminal (128 + SIGINT, as shells report it).
-EXIT_INTERRUPTED = 130
 _QUIT_KEYS = (int(Qt.Key.Key_Escape), int(Qt.Key.Key_Q))
-
-_QIMAGE_FORMATS = {
-    "L": QImage.Format.Format_Grayscale8,
-    "RGB": QImage.Format.Format_RGB888,
-    "RGBA": QImage.Format.Format_RGBA8888,
-}
-
-
-def to_qimage(item: Any) -> QImage:
-    """A QImage (owning its pixels) of a Pillow image or a uint8 numpy array.
-
-    Arrays may be ``(h, w)`` grey, ``(h, w, 3)`` RGB or ``(h, w, 4)`` RGBA. Pillow images in other
-    modes are converted to RGBA (16-bit and float images are scaled to their own min..max first).
-
-    Raises:
-        TypeError: ``item`` is neither, or an array of another shape or dtype.
-    """
-    if isinstance(item, Image.Image):
-        if item.mode not in _QIMAGE_FORMATS:
-            if item.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
-                item = _stretch_to_8_bits(np.asarray(item))
-            else:
-                item = item.convert("RGBA")
-        array = np.asarray(item)
-    elif isinstance(item, np.ndarray):
-        array = item
-    else:
-        raise TypeError(f"cannot show a {type(item).__name__}: expected an image or an array")
-    if array.dtype != np.uint8:
-        raise TypeError(f"cannot show an array of {array.dtype}: expected uint8")
-    if array.ndim == 2:
-        mode = "L"
-    elif array.ndim == 3 and array.shape[2] in (3, 4):
-        mode = "RGB" if array.shape[2] == 3 else "RGBA"
-    else:
-        raise TypeError(f"cannot show an array of shape {array.shape}")
-    array = np.ascontiguousarray(array)
-    height, width = array.shape[:2]
-    image = QImage(array.tobytes(), width, height, array.strides[0], _QIMAGE_FORMATS[mode])
-    # copy(): the QImage above only borrows the bytes object's buffer.
-    return image.copy()
-
-
-def _stretch_to_8_bits(array: np.ndarray[Any, Any]) -> Image.Image:
-    low, high = float(array.min()), float(array.max())
-    scale = 255.0 / (high - low) if high > low else 0.0
-    return Image.fromarray(((array.astype(np.float64) - low) * scale).astype(np.uint8))
 
 
 class ViewerWindow(QMainWindow):
@@ -353,46 +304,8 @@ def run(
     prefetcher = window.prefetcher
     window.show()
     try:
-        with _quit_on_ctrl_c(app):
+        with quit_on_ctrl_c(app):
             return int(app.exec_())
     finally:
         # Closing the window closes the loader; this covers an event loop ended another way.
         prefetcher.close()
-
-
-@contextlib.contextmanager
-def _quit_on_ctrl_c(app: Any) -> Iterator[None]:
-    """Within the block, Ctrl-C ends the event loop with :data:`EXIT_INTERRUPTED`.
-
-    Python runs signal handlers only between bytecodes, and Qt's event loop runs no Python until
-    the next event: without help, Ctrl-C waits for the next key press. The signal's wakeup fd
-    (written by the C-level handler at once) wakes a socket notifier in the event loop, which
-    runs Python, and with it the handler.
-    """
-    if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
-        yield  # SIGINT ignored (nohup, a background job) or handled by the caller: leave it
-        return
-    reader, writer = socket.socketpair()
-    reader.setblocking(False)
-    writer.setblocking(False)
-    # PyQt5's stubs say sip.voidptr; a file descriptor as an int is what it takes.
-    notifier = QSocketNotifier(reader.fileno(), QSocketNotifier.Type.Read)  # type: ignore[arg-type,unused-ignore]
-
-    def drain() -> None:
-        with contextlib.suppress(OSError):
-            reader.recv(64)
-
-    def interrupted(signum: int, frame: object) -> None:
-        app.exit(EXIT_INTERRUPTED)
-
-    notifier.activated.connect(drain)
-    previous_fd = signal.set_wakeup_fd(writer.fileno(), warn_on_full_buffer=False)
-    signal.signal(signal.SIGINT, interrupted)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-        signal.set_wakeup_fd(previous_fd)
-        notifier.setEnabled(False)
-        reader.close()
-        writer.close()

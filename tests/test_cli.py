@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 import prefetcher
-from prefetcher import _cli_common, _demo, _scan
+from prefetcher import _cli_common, _demo, _demo_frames, _scan
 from prefetcher._cli import main
 
 WriteImage = Callable[..., Path]
@@ -151,13 +151,13 @@ def test_demo_json_records_the_settings(capsys: pytest.CaptureFixture[str]) -> N
 
 @pytest.mark.parametrize("pattern", ["forward", "backward", "viewer", "random"])
 def test_pattern_asks_for_as_many_frames_as_there_are_all_in_range(pattern: str) -> None:
-    indices = _demo.pattern_indices(pattern, 50)
+    indices = _demo_frames.pattern_indices(pattern, 50)
     assert len(indices) == 50
     assert all(0 <= n < 50 for n in indices)
 
 
 def test_viewer_pattern_goes_forward_back_and_jumps() -> None:
-    indices = _demo.pattern_indices("viewer", 150)
+    indices = _demo_frames.pattern_indices("viewer", 150)
     steps = {b - a for a, b in itertools.pairwise(indices)}
     assert {1, -1, 10} <= steps
 

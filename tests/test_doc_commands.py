@@ -273,7 +273,7 @@ def test_demo_as_the_readme_gives_it_prints_the_table(tmp_path: Path) -> None:
 @pytest.mark.timeout(2 * TIMEOUT)  # 120 frames of 1024x768 to write first
 def test_scan_console_example(tmp_path: Path) -> None:
     # The directory of docs/cli.rst: 0.png .. 119.png, 57.png cut short, 90.png deleted.
-    from prefetcher._demo import make_frames
+    from prefetcher._demo_frames import make_frames
 
     run7 = tmp_path / "run7"
     run7.mkdir()

@@ -6,7 +6,8 @@ import pytest
 
 pytest.importorskip("smbprotocol", reason="fsspec's SMB back end needs smbprotocol")
 
-from prefetcher._smb import is_smb_url, smb_server
+from prefetcher._smb import smb_server
+from prefetcher._smb_url import is_smb_url
 
 
 def test_password_with_at_and_colon_is_read_from_the_url() -> None:
