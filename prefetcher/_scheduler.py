@@ -15,13 +15,13 @@ from typing import Any
 from ._entries import Entry, EntryState, EntryTable
 from ._errors import LoaderClosedError
 from ._head_start import HeadStart
-from ._missing import RecentlyMissing
-from ._planning import Travel, next_travel, window_targets
+from ._planning import Travel, next_travel
 from ._readahead import LoadTimes, ReadAheadPolicy
 from ._retry import RetryPolicy
 from ._scheduling import Outcome, Start, describe_wait, loader_note, shared_future, take_futures
 from ._stats import Counters, LoaderStats
 from ._stuck import StuckLoads
+from ._window import ReadAheadWindow
 
 __all__ = ["Scheduler"]
 
@@ -49,14 +49,10 @@ class Scheduler:
         self._retry = retry
         self._rng = random.Random()
         self._table = EntryTable()
-        self._window: set[int] = set()  # the indices of the current read-ahead window
-        self._planned = (-1, -1)  # (ahead, behind) of the current window
-        # (position, direction) the current window was planned from; None: plan afresh.
-        self._planned_from: tuple[int, int] | None = None
+        self._window = ReadAheadWindow(self._table)
         self._travel = Travel(position=None, direction=1, step=None)
         self._load_times = LoadTimes()
         self._head_start = HeadStart()
-        self._missing = RecentlyMissing()  # what read-ahead found missing a moment ago
         self._stuck = StuckLoads(load_timeout, max_workers)
         self.counters = Counters()
         #: Set once by :meth:`close`; no load starts and nothing is kept afterwards.
@@ -83,8 +79,9 @@ class Scheduler:
         future = self._future_of(entry) if want_future or not ready else None
         window = self._policy.on_request(travel.step, ready, now)
         behind = self._policy.behind
-        if travel.step != 0 or starts or (window, behind) != self._planned:
-            self._plan(position, window, behind, length, now)
+        if travel.step != 0 or starts or not self._window.has_shape(window, behind):
+            dropped = self._window.plan(position, travel.direction, window, behind, length, now)
+            self.counters.prefetches_cancelled += len(dropped)
         # else: the same request again (a GUI repainting, say); the window is as planned and
         # whatever left it since was evicted on purpose, so planning again would only reload it.
         self._evict(protect=entry)
@@ -118,7 +115,7 @@ class Scheduler:
         self.counters.prefetches_cancelled += sum(
             1 for e in dropped if e.state is EntryState.QUEUED
         )
-        self._planned_from = None  # the next request plans its whole window again
+        self._window.forget()  # the next request plans its whole window again
 
     # -- what callers see -----------------------------------------------------------------------
 
@@ -207,70 +204,12 @@ class Scheduler:
                 entry.future.set_result(entry.value)  # a new future: no callback runs here
         return entry.future
 
-    def _plan(
-        self, position: int, window: int, behind: int, length: int | None, now: float
-    ) -> None:
-        """Queue the window around ``position``; cancel queued prefetches outside it."""
-        direction = self._travel.direction
-        if (
-            behind == 0
-            and (window, behind) == self._planned
-            and self._planned_from == (position - direction, direction)
-        ):
-            self._slide(position, direction, window, length, now)
-            return
-        self._planned = (window, behind)
-        self._planned_from = (position, direction)
-        targets = window_targets(position, direction, window, behind, length)
-        if self._missing:
-            targets = [target for target in targets if not self._missing.holds(target, now)]
-        self._window = set(targets)
-        wanted: list[Entry] = []
-        for target in targets:
-            entry = self._window_entry(target)
-            if entry.state is EntryState.QUEUED:
-                wanted.append(entry)
-        self.counters.prefetches_cancelled += len(self._table.requeue(wanted, keep=self._window))
-
-    def _slide(
-        self, position: int, direction: int, window: int, length: int | None, now: float
-    ) -> None:
-        """One step on in the direction of travel: the window gains one item at its far end.
-
-        What the window held is already planned; what left it since (evicted, or failed) was
-        dropped on purpose, so it is not loaded again until it is asked for.
-        """
-        self._planned_from = (position, direction)
-        self._window.discard(position)
-        target = position + direction * window
-        if (
-            window > 0
-            and target >= 0
-            and (length is None or target < length)
-            and not (self._missing and self._missing.holds(target, now))
-        ):
-            self._window.add(target)
-            self._window_entry(target)
-
-    def _window_entry(self, target: int) -> Entry:
-        """The entry for ``target`` of the window, added to the table (queued) if new."""
-        table = self._table
-        entry = table.get(target)
-        if entry is None:
-            entry = (
-                table.running.get(target)
-                or table.retrying.get(target)
-                or Entry(target, requested=False)
-            )
-            table.add(entry)  # a load in flight rejoins the table instead of starting again
-        return entry
-
     def _evict(self, protect: Entry | None) -> None:
         victims = self._table.victims(
             cache_size=self._cache_size,
             max_entries=self._max_entries,
             max_bytes=self._max_bytes,
-            window=self._window,
+            window=self._window.indices,
             protect=protect,
         )
         if not victims:
@@ -329,8 +268,8 @@ class Scheduler:
 
     def _record_success(self, entry: Entry, value: Any, now: float) -> Outcome:
         self.counters.loads_completed += 1
-        if self._missing:
-            self._missing.discard(entry.index)
+        if self._window.missing:
+            self._window.missing.discard(entry.index)
         self._load_times.add(now - entry.started_at)
         assert self._load_times.typical is not None
         self._policy.on_load_finished(self._load_times.typical)
@@ -360,7 +299,7 @@ class Scheduler:
         if table.holds(entry):
             table.remove(entry)  # a failure is not kept: the next request loads again
         if isinstance(error, FileNotFoundError):
-            self._missing.add(entry.index, now)
+            self._window.missing.add(entry.index, now)
         if isinstance(error, FileNotFoundError) and not entry.requested:
             # Read-ahead past the last file of an open-ended sequence: not a failure of anything
             # the program asked for.
