@@ -32,9 +32,9 @@ _logger = logging.getLogger("prefetcher")
 class Dispatcher:
     """Runs the loads one loader's :class:`Scheduler` decided on.
 
-    ``lock`` guards ``scheduler``; it is taken here only around the scheduler's calls. ``pool``
-    is the loader's own executor (``None`` when the caller passed ``executor``): only then may
-    workers be added in place of stuck ones, and only then is the executor shut down here.
+    ``lock`` guards ``scheduler``; it is taken here only around the scheduler's calls. Without
+    a caller's ``executor``, loads run on a pool of the dispatcher's own: only then may workers
+    be added in place of stuck ones, and only then is the executor shut down here.
     """
 
     def __init__(
@@ -45,7 +45,7 @@ class Dispatcher:
         lock: threading.Lock | threading.RLock,
         scheduler: Scheduler,
         executor: Executor | None,
-        pool: DaemonThreadPool | None,
+        workers: int,
         sizeof: Callable[[Any], int] | None,
         load_timeout: float | None,
     ) -> None:
@@ -53,13 +53,10 @@ class Dispatcher:
         self._keys = keys
         self._lock = lock
         self._scheduler = scheduler
-        self._pool = pool
-        self._executor: Executor
-        if executor is not None:
-            self._executor = executor
-        else:
-            assert pool is not None
-            self._executor = pool
+        # One thread more than loads in flight: prefetches never take the last one, so a
+        # requested item starts at once even while prefetches keep every other thread busy.
+        self._pool = DaemonThreadPool(workers + 1) if executor is None else None
+        self._executor: Executor = executor if executor is not None else self._pool  # type: ignore[assignment]
         self._sizeof = sizeof  # None: sizes are not needed (no max_bytes)
         self._load_timeout = load_timeout
         #: Its thread starts at the first deadline: a stuck load, a retry, or a head start.
@@ -93,8 +90,8 @@ class Dispatcher:
         if then_wake_at is not None:
             self.deadlines.wake_at(then_wake_at)
 
-    def shut(self, wait: bool, timeout: float | None) -> list[int]:
-        """Close; return the indices of the loads abandoned while still running."""
+    def shut(self, wait: bool, timeout: float | None) -> None:
+        """Close; with ``wait``, one warning names the loads abandoned while still running."""
         with self._lock:
             already_closed, unstarted, submissions = self._scheduler.close()
         fail_closed(unstarted)
@@ -114,7 +111,19 @@ class Dispatcher:
         with self._lock:
             abandoned, waiting = self._scheduler.abandon_running()
         fail_closed(waiting)
-        return abandoned
+        if abandoned and wait:
+            _logger.warning(
+                "prefetcher: closed after %s s with loads still running for items %s; "
+                "they were abandoned",
+                timeout,
+                ", ".join(map(str, abandoned)),
+            )
+
+    def release(self) -> None:
+        """Let the threads go, for a loader dropped without close (it holds no strong ref)."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+        self.deadlines.stop()
 
     def _on_submission_done(self, start: Start, submission: Future[Any]) -> None:
         # A Future runs its done-callbacks catching Exception only: whatever the item's load

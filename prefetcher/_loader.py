@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 import weakref
@@ -20,13 +19,11 @@ from ._arguments import (
     normalize_index,
     window_cap,
 )
-from ._deadlines import DeadlineThread
 from ._dispatch import Dispatcher
 from ._entries import Entry
 from ._errors import LoaderClosedError
 from ._notes import set_loader_note
-from ._pool import DaemonThreadPool
-from ._readahead import AdaptiveReadAhead, FixedReadAhead
+from ._readahead import policy_for
 from ._retry import RetryPolicy
 from ._scheduler import Scheduler
 from ._scheduling import Start, loader_note
@@ -39,7 +36,6 @@ __all__ = ["PrefetchingLoader"]
 K = TypeVar("K")
 T = TypeVar("T")
 
-_logger = logging.getLogger("prefetcher")
 
 # How long leaving a `with` block normally waits for loads still running before it abandons
 # them: long enough for a read that is nearly done, short enough that a hung share does not
@@ -157,30 +153,22 @@ class PrefetchingLoader(Generic[K, T]):
             max_entries=cache_size + cap,
             max_workers=workers,
             max_bytes=max_bytes,
-            policy=(
-                # More prefetches than workers would only wait in the queue.
-                AdaptiveReadAhead(minimum=1, maximum=min(cap, workers))
-                if ahead == "auto"
-                else FixedReadAhead(cap)
-            ),
+            policy=policy_for(ahead, cap, workers),
             retry=retry,
             load_timeout=load_timeout_seconds,
         )
-        # One thread more than loads in flight: prefetches never take the last one, so a
-        # requested item starts at once even while prefetches keep every other thread busy.
-        pool = DaemonThreadPool(workers + 1) if executor is None else None
         self._dispatcher = Dispatcher(
             load=load,
             keys=keys,
             lock=self._lock,
             scheduler=self._scheduler,
             executor=executor,
-            pool=pool,
+            workers=workers,
             sizeof=None if max_bytes is None else (sizeof or default_sizeof),
             load_timeout=load_timeout_seconds,
         )
         # A loader dropped without close() still lets its threads go.
-        self._finalizer = weakref.finalize(self, _release, pool, self._dispatcher.deadlines)
+        self._finalizer = weakref.finalize(self, self._dispatcher.release)
 
     # -- public API -------------------------------------------------------------------------
 
@@ -292,14 +280,7 @@ class PrefetchingLoader(Generic[K, T]):
                 are abandoned (their results dropped) and one warning names them.
         """
         check_seconds("timeout", timeout)
-        abandoned = self._dispatcher.shut(wait, timeout)
-        if abandoned and wait:
-            _logger.warning(
-                "prefetcher: closed after %s s with loads still running for items %s; "
-                "they were abandoned",
-                timeout,
-                ", ".join(map(str, abandoned)),
-            )
+        self._dispatcher.shut(wait, timeout)
 
     def __enter__(self) -> PrefetchingLoader[K, T]:
         return self
@@ -380,9 +361,3 @@ class PrefetchingLoader(Generic[K, T]):
             if scheduler.closed:
                 raise LoaderClosedError("the loader is closed")
             return scheduler.request(position, length, want_future, now)
-
-
-def _release(pool: DaemonThreadPool | None, deadlines: DeadlineThread) -> None:
-    if pool is not None:
-        pool.shutdown(wait=False, cancel_futures=True)
-    deadlines.stop()

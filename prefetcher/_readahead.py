@@ -6,7 +6,7 @@ import math
 from collections import deque
 from typing import Protocol
 
-__all__ = ["AdaptiveReadAhead", "FixedReadAhead", "LoadTimes", "ReadAheadPolicy"]
+__all__ = ["AdaptiveReadAhead", "FixedReadAhead", "LoadTimes", "ReadAheadPolicy", "policy_for"]
 
 
 class LoadTimes:
@@ -208,3 +208,11 @@ class AdaptiveReadAhead:
         if average is None:
             return sample
         return average + cls._SMOOTHING * (sample - average)
+
+
+def policy_for(ahead: int | str, cap: int, workers: int) -> ReadAheadPolicy:
+    """The policy for the loader's ``ahead`` (``"auto"`` or a number, ``cap`` the deepest)."""
+    if ahead == "auto":
+        # More prefetches than workers would only wait in the queue.
+        return AdaptiveReadAhead(minimum=1, maximum=min(cap, workers))
+    return FixedReadAhead(cap)
