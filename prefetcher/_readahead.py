@@ -163,34 +163,41 @@ class AdaptiveReadAhead:
                 self._interval = self._average(self._interval, max(0.0, now - previous_at))
             self._streak += 1
             if self._streak >= self._RUN:
-                base = max(self._minimum, self._estimate())
-                if was_ready:
-                    self._ready_streak += 1
-                    if self._ready_streak >= self._RELAX and self._extra:
-                        self._extra -= 1
-                        self._ready_streak = 0
-                else:
-                    self._ready_streak = 0
-                    if self._window >= base + self._extra:
-                        self._extra += 1  # deep enough by the estimate, and still too late
-                self._extra = min(self._extra, self._maximum)
-                self._window = min(self._maximum, base + self._extra)
+                self._window = self._depth_for_run(was_ready)
             else:
                 self._window = max(self._window, self._minimum)
         elif step != 0:
-            if self._streak >= self._RUN:
-                # Where the viewer goes on from here is unknown, and the step that shows it
-                # comes one load later: by then, whichever way it goes, the items that step
-                # cannot start in time must be loading already, on both sides.
-                side = max(self._minimum, min(self._window - 1, self._maximum // 2))
-                self._window = side
-                self._behind = min(side, self._maximum - side)
-                # The first step from here shows the way the viewer goes on: grow at once.
-                self._streak = self._RUN - 1
-            else:
-                self._window = 0
-                self._streak = 0
+            self._jumped()
         return self._window
+
+    def _depth_for_run(self, was_ready: bool) -> int:
+        """The window on a sequential run: the estimate, plus items for misses it missed."""
+        base = max(self._minimum, self._estimate())
+        if was_ready:
+            self._ready_streak += 1
+            if self._ready_streak >= self._RELAX and self._extra:
+                self._extra -= 1
+                self._ready_streak = 0
+        else:
+            self._ready_streak = 0
+            if self._window >= base + self._extra:
+                self._extra += 1  # deep enough by the estimate, and still too late
+        self._extra = min(self._extra, self._maximum)
+        return min(self._maximum, base + self._extra)
+
+    def _jumped(self) -> None:
+        if self._streak >= self._RUN:
+            # Where the viewer goes on from here is unknown, and the step that shows it
+            # comes one load later: by then, whichever way it goes, the items that step
+            # cannot start in time must be loading already, on both sides.
+            side = max(self._minimum, min(self._window - 1, self._maximum // 2))
+            self._window = side
+            self._behind = min(side, self._maximum - side)
+            # The first step from here shows the way the viewer goes on: grow at once.
+            self._streak = self._RUN - 1
+        else:
+            self._window = 0
+            self._streak = 0
 
     def on_load_finished(self, typical: float) -> None:
         self._load_time = typical

@@ -29,11 +29,9 @@ def read_in_one_round_trip(fs: Any, path: str) -> bytes | None:
     from fsspec.implementations.smb import _as_unc_path
     from smbclient._pool import get_smb_tree
     from smbprotocol.exceptions import (  # type: ignore[import-untyped,unused-ignore]
-        EndOfFile,
         PathNotCovered,
         SMBException,
         SMBOSError,
-        SMBResponseException,
     )
     from smbprotocol.open import (
         CreateDisposition,
@@ -90,10 +88,29 @@ def read_in_one_round_trip(fs: Any, path: str) -> bytes | None:
         if "credits" in str(exc):
             raise ShortOfCredits from None
         raise
+    data, failures = _receive_all(messages, requests)
+    if failures:
+        if isinstance(failures[0], PathNotCovered):
+            return None
+        raise SMBOSError(failures[0].status, unc)
+    if handle.end_of_file is None or len(data) < handle.end_of_file:
+        return None  # larger than one read: the usual way reads it in several
+    return data
+
+
+def _receive_all(messages: list[Any], requests: list[Any]) -> tuple[bytes, list[Any]]:
+    """The READ's data and the failures of a compound CREATE, READ, CLOSE.
+
+    Every response is received, even after a failure: smbprotocol keeps each request until it
+    is (see smbclient's SMBFileTransaction).
+    """
+    from smbprotocol.exceptions import (  # type: ignore[import-untyped,unused-ignore]
+        EndOfFile,
+        SMBResponseException,
+    )
+
     data = b""
-    failures = []
-    # Every response is received, even after a failure: smbprotocol keeps each request until
-    # it is (see smbclient's SMBFileTransaction).
+    failures: list[Any] = []  # SMBResponseException, untyped
     for index, ((_, receive), request) in enumerate(zip(messages, requests, strict=True)):
         try:
             result = receive(request)
@@ -104,10 +121,4 @@ def read_in_one_round_trip(fs: Any, path: str) -> bytes | None:
             continue
         if index == 1:
             data = bytes(result)
-    if failures:
-        if isinstance(failures[0], PathNotCovered):
-            return None
-        raise SMBOSError(failures[0].status, unc)
-    if handle.end_of_file is None or len(data) < handle.end_of_file:
-        return None  # larger than one read: the usual way reads it in several
-    return data
+    return data, failures

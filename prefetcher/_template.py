@@ -77,8 +77,23 @@ def parse_template(text: str) -> Template | None:
             attribute access or indexing, a conversion (``!r``), a nested field, a spec that is not
             an integer one, or a width above :data:`MAX_WIDTH`. The message names the template.
     """
+    split = _split_fields(text)
+    if split is None:
+        return None
+    fields, suffix = split
+    if len(fields) > 1:
+        raise _bad(text, f"has {len(fields)} fields; a template has exactly one")
+    field, prefix = fields[0]
+    return Template(text, prefix, suffix, _integer_spec(text, field))
+
+
+def _split_fields(text: str) -> tuple[list[tuple[str, str]], str] | None:
+    """The fields of ``text`` (each with the literal text before it) and the text after them.
+
+    ``None`` when there is no field, or a lone brace shows that the text is a plain path.
+    """
     pieces: list[str] = []
-    fields: list[tuple[str, str, int]] = []  # (field text, literal text before it, where)
+    fields: list[tuple[str, str]] = []  # (field text, literal text before it)
     i = 0
     while i < len(text):
         char = text[i]
@@ -93,18 +108,17 @@ def parse_template(text: str) -> Template | None:
                 return None  # a lone "{": a brace in a file name
             if "{" in text[i + 1 : end]:
                 raise _bad(text, "has a nested field")
-            fields.append((text[i + 1 : end], "".join(pieces), len(fields)))
+            fields.append((text[i + 1 : end], "".join(pieces)))
             pieces = []
             i = end + 1
         else:
             pieces.append(char)
             i += 1
-    if not fields:
-        return None
-    if len(fields) > 1:
-        raise _bad(text, f"has {len(fields)} fields; a template has exactly one")
-    field, prefix, _ = fields[0]
-    suffix = "".join(pieces)
+    return (fields, "".join(pieces)) if fields else None
+
+
+def _integer_spec(text: str, field: str) -> str:
+    """The format spec of ``field``, the one field of template ``text``, checked."""
     name, colon, spec = field.partition(":")
     if "!" in name:
         raise _bad(text, "has a conversion (!r, !s, !a); write the field as {} or {:05d}")
@@ -117,7 +131,7 @@ def parse_template(text: str) -> Template | None:
         raise _bad(text, f"format spec {spec!r} is not an integer one such as 05d, >4 or d")
     if match["width"] is not None and int(match["width"]) > MAX_WIDTH:
         raise _bad(text, f"field width {int(match['width'])} is over {MAX_WIDTH}")
-    return Template(text, prefix, suffix, spec)
+    return spec
 
 
 def printf_hint(path: str) -> str | None:
