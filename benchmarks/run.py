@@ -26,7 +26,7 @@ import sys
 import threading
 import time
 import tracemalloc
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from importlib import metadata
 from pathlib import Path
@@ -278,14 +278,24 @@ def bench_pair(
     order: Sequence[int],
     args: argparse.Namespace,
     plain_median: float | None,
+    measure_run: Callable[[], dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """Up to ``args.runs`` runs of one contender on one order, summarised."""
+    """Up to ``args.runs`` runs of one contender on one order, summarised.
+
+    Each run is :func:`measure` in this process, or ``measure_run()`` (which returns what
+    :func:`measure` does, and raises :class:`contenders.NotAvailable` the same way).
+    """
     contender = cts.CONTENDERS[name]
+    if measure_run is None:
+
+        def measure_run() -> dict[str, Any]:
+            return measure(contender, factory, settings, order, not args.no_memory)
+
     runs: list[dict[str, Any]] = []
     result: dict[str, Any] = {"contender": name, "status": "ok", "note": ""}
     try:
         for i in range(args.runs):
-            runs.append(measure(contender, factory, settings, order, not args.no_memory))
+            runs.append(measure_run())
             too_slow = (
                 i == 0
                 and args.slow_cap > 0
@@ -342,8 +352,13 @@ def add_ratios(
             r["peak_items"] = r["peak_bytes"] / item_size
 
 
-def table(results: list[dict[str, Any]], args: argparse.Namespace, fmt: str) -> str:
-    """One row per (pattern, contender), every ratio side by side."""
+def table(
+    results: list[dict[str, Any]],
+    args: argparse.Namespace,
+    fmt: str,
+    memory: str = "peak MB (items)",
+) -> str:
+    """One row per (pattern, contender), every ratio side by side (``memory``: that heading)."""
     header = [
         "pattern",
         "contender",
@@ -352,7 +367,7 @@ def table(results: list[dict[str, Any]], args: argparse.Namespace, fmt: str) -> 
         "x online",
         "x plain",
         "reads",
-        "peak MB (items)",
+        memory,
         "runs",
     ]
     rows = []
