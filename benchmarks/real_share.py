@@ -87,7 +87,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help=f"comma-separated, of {', '.join(cts.CONTENDERS)}",
     )
     what.add_argument("--runs", type=int, default=3, help="runs per (pattern, contender)")
-    what.add_argument("--bare", type=int, default=9, help="frames timed for each bare figure")
+    what.add_argument("--bare", type=int, default=15, help="frames timed for each bare figure")
     what.add_argument("--seed", type=int, default=0, help="seed of the viewer and random orders")
     what.add_argument(
         "--slow-cap",
@@ -184,7 +184,17 @@ class _SeenAtTheProxy:
 
 
 def peak_rss() -> int:
-    """Bytes: the peak resident set size of this process so far."""
+    """Bytes: the peak resident set size of this process so far.
+
+    Linux's VmHWM, of this program's own memory: ``ru_maxrss`` is carried over ``exec`` from the
+    process that spawned this one, so every child would report at least its parent's peak.
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
@@ -223,7 +233,6 @@ def child(spec: dict[str, Any]) -> dict[str, Any]:
             )
         except cts.NotAvailable as exc:
             return {"not_available": str(exc)}
-        out.pop("stats", None)  # the loader's counters are not what this benchmark compares
     children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
     return {
         **out,
@@ -235,7 +244,8 @@ def child(spec: dict[str, Any]) -> dict[str, Any]:
 
 def jump(spec: dict[str, Any], loaded: cts.Workload) -> dict[str, Any]:
     """A forward walk with work after each frame, then ``get`` of a far frame (timed); then the
-    same frame loaded alone on the idle connection (timed)."""
+    same frame loaded alone on the idle connection (timed, for the JSON: one sample of a bare
+    load is too noisy to divide by, the run's median bare load is the measure)."""
     assert loaded.open_loader is not None
     walk, far = spec["walk"], spec["far"]
     with loaded.open_loader(cache_size=spec["settings"]["cache_size"], **spec["options"]) as seq:
@@ -249,7 +259,7 @@ def jump(spec: dict[str, Any], loaded: cts.Workload) -> dict[str, Any]:
     if not loaded.check(far, item):
         raise cts.WrongItem(f"jump: a wrong item for index {far}")
     (bare,) = bare_loads([loaded.keys[far]], loaded.load)
-    return {"seconds": seconds, "bare_seconds": bare, "pending": pending}
+    return {"seconds": seconds, "alone_after_seconds": bare, "pending": pending}
 
 
 # -- the parent ---------------------------------------------------------------------------------
@@ -296,21 +306,25 @@ def measure_bare(args: argparse.Namespace, share: RealShare, paths: list[Path]) 
     from prefetcher._images import decode_image, read_file
 
     urls: list[str] = share.spec["urls"]
-    count = min(args.bare, len(urls))
-    decode = []
-    for path in paths[:count]:
+    delay = args.delay_ms / 1000
+    load_image(share.spec["log_on_url"])  # log on, untimed
+    decode: list[float] = []
+    undelayed: list[float] = []
+    read: list[float] = []
+    load: list[float] = []
+    # The four figures take turns, frame after frame, so that a machine that gets busier or
+    # quieter meanwhile weighs on each alike; each reads a frame the others do not.
+    for i in range(args.bare):
+        path = paths[i % len(paths)]
         data = path.read_bytes()
         started = time.perf_counter()
         decode_image(data, str(path), as_array=True)
         decode.append(time.perf_counter() - started)
-    load_image(share.spec["log_on_url"])  # log on, untimed
-    delay = args.delay_ms / 1000
-    share.link.set_delay(0.0, 0.0)
-    undelayed = bare_loads(urls[:count], read_file)
-    share.link.set_delay(delay, delay)
-    # Other frames each time: nothing of a frame read before helps the next figure.
-    read = bare_loads([urls[(count + i) % len(urls)] for i in range(count)], read_file)
-    load = bare_loads([urls[(2 * count + i) % len(urls)] for i in range(count)], share_load)
+        share.link.set_delay(0.0, 0.0)
+        undelayed += bare_loads([urls[(4 * i + 1) % len(urls)]], read_file)
+        share.link.set_delay(delay, delay)
+        read += bare_loads([urls[(4 * i + 2) % len(urls)]], read_file)
+        load += bare_loads([urls[(4 * i + 3) % len(urls)]], share_load)
     return {
         "decode": statistics.median(decode),
         "read_undelayed": statistics.median(undelayed),
@@ -373,10 +387,10 @@ def measure_all(
         directory.mkdir(parents=True)
     paths = write_images(share_dir / "frames", args.frames, args.size, "RGB")
     write_images(share_dir / "log-on", 1, "8x8", "RGB")
-    frames = [decode_image(p.read_bytes(), str(p), as_array=True) for p in paths]
-    np.save(tmp / "samples.npy", np.stack([sample(frame) for frame in frames]))
-    frame_bytes, shape = frames[0].nbytes, list(frames[0].shape)
-    del frames
+    first = decode_image(paths[0].read_bytes(), str(paths[0]), as_array=True)
+    frame_bytes, shape = first.nbytes, list(first.shape)
+    samples = [sample(decode_image(p.read_bytes(), str(p), as_array=True)) for p in paths]
+    np.save(tmp / "samples.npy", np.stack(samples))
     file_mb = statistics.mean(p.stat().st_size for p in paths) / 1e6
 
     info = harness.machine()
@@ -463,9 +477,15 @@ def measure_all(
     for line in harness.notes(results, args):
         print(f"* {line}")
     print()
+    bare = description["bare_load"]
     for name, trials in jumps.items():
-        ratios = ", ".join(f"{t['seconds'] / t['bare_seconds']:.2f}x" for t in trials)
-        print(f"jump, {harness.label(name, args)}: {ratios} one bare load (one per run)")
+        times = ", ".join(f"{t['seconds'] * 1e3:.1f}" for t in trials)
+        alone = ", ".join(f"{t['alone_after_seconds'] * 1e3:.1f}" for t in trials)
+        ratios = ", ".join(f"{t['seconds'] / bare:.2f}x" for t in trials)
+        print(
+            f"jump, {harness.label(name, args)}: {times} ms, {ratios} the bare load "
+            f"({bare * 1e3:.1f} ms), one per run; the same frame alone right after: {alone} ms"
+        )
     print()
     short = " (a --quick run is too short to compare)" if args.quick else ""
     print(f"the targets against this run{short}:")
@@ -621,7 +641,7 @@ def targets(
         f"{verdict(ratio <= 1.2)}"
     )
     for name, trials in jumps.items():
-        ratios = [t["seconds"] / t["bare_seconds"] for t in trials]
+        ratios = [t["seconds"] / workload["bare_load"] for t in trials]
         shown = ", ".join(f"{x:.2f}" for x in ratios)
         lines.append(
             f"jump: {name} {shown}x one bare load in each run (target <= 1.2 in each): "
