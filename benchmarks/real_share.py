@@ -41,7 +41,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict
 from functools import partial
 from pathlib import Path
@@ -56,6 +56,7 @@ sys.path[:0] = [str(HERE), str(ROOT), str(ROOT / "tests")]
 import contenders as cts  # noqa: E402
 import patterns as pts  # noqa: E402
 import run as harness  # noqa: E402
+from decode import per_file  # noqa: E402
 from faulty_link import FaultyLink  # noqa: E402
 from smb_requests import READ, SmbRequests  # noqa: E402
 
@@ -79,23 +80,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     share.add_argument("--size", default="1024x768", help="WIDTHxHEIGHT of the RGB frames")
     share.add_argument("--delay-ms", type=float, default=10.0, help="one-way delay of the link")
     share.add_argument("--work-ms", type=float, default=20.0, help="consumer work per frame")
-    what = parser.add_argument_group("what to run")
-    what.add_argument("--patterns", default=",".join(pts.PATTERNS), help="comma-separated")
-    what.add_argument(
-        "--contenders",
-        default=",".join(DEFAULT_CONTENDERS),
-        help=f"comma-separated, of {', '.join(cts.CONTENDERS)}",
-    )
-    what.add_argument("--runs", type=int, default=3, help="runs per (pattern, contender)")
+    what = harness.add_choice_options(parser, DEFAULT_CONTENDERS)
     what.add_argument("--bare", type=int, default=15, help="frames timed for each bare figure")
-    what.add_argument("--seed", type=int, default=0, help="seed of the viewer and random orders")
-    what.add_argument(
-        "--slow-cap",
-        type=float,
-        default=2.0,
-        help="a contender whose first run takes more than this many times the plain loop's "
-        "median is not repeated; 0 = always repeat",
-    )
     what.add_argument(
         "--quick",
         action="store_true",
@@ -103,12 +89,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         + ", ".join(f"--{k.replace('_', '-')} {v}" for k, v in QUICK.items())
         + " (unless given)",
     )
-    knobs = parser.add_argument_group("contender settings")
-    knobs.add_argument("--cache-size", type=int, default=10)
-    knobs.add_argument("--fixed-ahead", type=int, default=4, help="the 'ahead=N' contender")
-    knobs.add_argument("--max-ahead", type=int, default=None, help="for ahead='auto'")
-    knobs.add_argument("--torch-workers", type=int, default=4)
-    knobs.add_argument("--torch-prefetch-factor", type=int, default=2)
+    harness.add_contender_options(parser)
     out = parser.add_argument_group("output")
     out.add_argument("--output", default=None, help="JSON file (default benchmarks/results/...)")
     out.add_argument("--chart", default=None, help="PNG file (default: next to the JSON)")
@@ -117,10 +98,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.quick:
-        given = {a.split("=", 1)[0] for a in (argv if argv is not None else sys.argv[1:])}
-        for key, value in QUICK.items():
-            if f"--{key.replace('_', '-')}" not in given:
-                setattr(args, key, value)
+        harness.apply_quick(args, argv, QUICK)
     if args.runs < 1 or args.bare < 1 or args.frames < 4:
         parser.error("--runs and --bare must be >= 1, --frames >= 4")
     # What run.py's bench_pair and table read.
@@ -198,16 +176,6 @@ def peak_rss() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
-def bare_loads(urls: Sequence[str], read: Callable[[str], Any]) -> list[float]:
-    """Seconds of ``read(url)`` for each url, one at a time."""
-    times = []
-    for url in urls:
-        started = time.perf_counter()
-        read(url)
-        times.append(time.perf_counter() - started)
-    return times
-
-
 # -- the child: one run of one contender, or one jump --------------------------------------------
 
 
@@ -258,7 +226,7 @@ def jump(spec: dict[str, Any], loaded: cts.Workload) -> dict[str, Any]:
         seconds = time.perf_counter() - started
     if not loaded.check(far, item):
         raise cts.WrongItem(f"jump: a wrong item for index {far}")
-    (bare,) = bare_loads([loaded.keys[far]], loaded.load)
+    (bare,) = per_file(loaded.load, [loaded.keys[far]])
     return {"seconds": seconds, "alone_after_seconds": bare, "pending": pending}
 
 
@@ -321,10 +289,10 @@ def measure_bare(args: argparse.Namespace, share: RealShare, paths: list[Path]) 
         decode_image(data, str(path), as_array=True)
         decode.append(time.perf_counter() - started)
         share.link.set_delay(0.0, 0.0)
-        undelayed += bare_loads([urls[(4 * i + 1) % len(urls)]], read_file)
+        undelayed += per_file(read_file, [urls[(4 * i + 1) % len(urls)]])
         share.link.set_delay(delay, delay)
-        read += bare_loads([urls[(4 * i + 2) % len(urls)]], read_file)
-        load += bare_loads([urls[(4 * i + 3) % len(urls)]], share_load)
+        read += per_file(read_file, [urls[(4 * i + 2) % len(urls)]])
+        load += per_file(share_load, [urls[(4 * i + 3) % len(urls)]])
     return {
         "decode": statistics.median(decode),
         "read_undelayed": statistics.median(undelayed),
@@ -353,14 +321,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if reason is not None:
         print(f"skipped: {reason}")
         return 0
-    names = [n.strip() for n in args.contenders.split(",") if n.strip()]
-    pattern_names = [p.strip() for p in args.patterns.split(",") if p.strip()]
-    unknown = [n for n in names if n not in cts.CONTENDERS]
-    unknown += [p for p in pattern_names if p not in pts.PATTERNS]
+    names, pattern_names, unknown = harness.choices(args)
     if unknown:
         print(f"unknown contender or pattern: {', '.join(unknown)}", file=sys.stderr)
         return 2
-    names.sort(key=lambda n: n != "plain")  # the others are compared with it
     command = "python benchmarks/real_share.py" + "".join(
         " " + shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:])
     )
@@ -394,13 +358,7 @@ def measure_all(
     file_mb = statistics.mean(p.stat().st_size for p in paths) / 1e6
 
     info = harness.machine()
-    print(f"command:  {command}")
-    print(f"commit:   {harness.git_commit()}")
-    print(
-        f"machine:  {info['cpu']}, {info['cores']} cores, {info['platform']}, "
-        f"Python {info['python']}, load average {info['loadavg_start']}"
-    )
-    print(f"versions: {info['versions']}", flush=True)
+    harness.print_machine(command, info)
 
     requests = SmbRequests()
     started = time.perf_counter()
@@ -409,14 +367,7 @@ def measure_all(
         FaultyLink(("127.0.0.1", smbd.port), tap=requests.stream) as link,
     ):
         base = f"smb://{smbd.user}:{smbd.password}@127.0.0.1:{link.port}/{smbd.share}"
-        settings = cts.Settings(
-            cache_size=args.cache_size,
-            fixed_ahead=args.fixed_ahead,
-            max_ahead=args.max_ahead,
-            torch_workers=args.torch_workers,
-            torch_prefetch_factor=args.torch_prefetch_factor,
-            get_timeout=GET_TIMEOUT,
-        )
+        settings = harness.contender_settings(args, get_timeout=GET_TIMEOUT)
         spec = {
             "urls": [f"{base}/frames/{p.name}" for p in paths],
             "log_on_url": f"{base}/log-on/0.png",
@@ -496,10 +447,7 @@ def measure_all(
     print(f"results:  {output}")
     if not args.no_chart:
         png = Path(args.chart) if args.chart else output.with_suffix(".png")
-        title = (
-            f"{command}\n{info['cpu']}, {info['cores']} cores, Python {info['python']}; "
-            f"lower bound {description['lower_bound']:.2f} s"
-        )
+        title = harness.chart_title(command, info, description["lower_bound"])
         harness.chart(results, args, png, title)
         print(f"chart:    {png}")
     return 0
@@ -555,37 +503,27 @@ def run_contenders(
     names: list[str],
     orders: dict[str, list[int]],
 ) -> list[dict[str, Any]]:
-    results: list[dict[str, Any]] = []
-    for pattern, order in orders.items():
-        plain_median = None
-        for name in names:
-            child_spec = {
-                "what": "run",
-                "contender": name,
-                "order": order,
-                # torch's workers are forked: a connection of their parent's would be shared.
-                "log_on": name != "torch",
-            }
-            result = harness.bench_pair(
-                name,
-                None,
-                settings,
-                order,
-                args,
-                plain_median,
-                measure_run=partial(share.run_child, child_spec),
-            )
-            result.update({"pattern": pattern, "requests": len(order)})
-            if name == "plain" and result["status"] == "ok":
-                plain_median = result["median_seconds"]
-            results.append(result)
-            shown = (
-                f"{result['median_seconds']:.3f} s, frames opened {result['median_reads']:g}"
-                if result["status"] == "ok"
-                else f"{result['status']}: {result['note']}"
-            )
-            print(f"  {pattern:8} {harness.label(name, args):32} {shown}", flush=True)
-    return results
+    """Every (pattern, contender), each run in a child of its own."""
+
+    def bench(name: str, order: Sequence[int], plain_median: float | None) -> dict[str, Any]:
+        child_spec = {
+            "what": "run",
+            "contender": name,
+            "order": list(order),
+            # torch's workers are forked: a connection of their parent's would be shared.
+            "log_on": name != "torch",
+        }
+        return harness.bench_pair(
+            name,
+            None,
+            settings,
+            order,
+            args,
+            plain_median,
+            measure_run=partial(share.run_child, child_spec),
+        )
+
+    return harness.run_pairs(names, dict(orders), args, bench, reads="frames opened")
 
 
 def run_jumps(args: argparse.Namespace, share: RealShare, names: list[str]) -> dict[str, Any]:
@@ -614,27 +552,11 @@ def targets(
     results: list[dict[str, Any]], jumps: dict[str, Any], workload: dict[str, Any]
 ) -> list[str]:
     """The real-share targets next to what this run measured (reported, never asserted)."""
-    by = {(r["pattern"], r["contender"]): r for r in results if r["status"] == "ok"}
-    lines = []
-
-    def verdict(ok: bool) -> str:
-        return "met" if ok else "MISSED"
-
-    for name in ("aheadN", "auto"):
-        r = by.get(("forward", name))
-        if r:
-            lines.append(
-                f"forward: {name} {r['x_bound']:.2f}x the lower bound (target <= 1.10): "
-                f"{verdict(r['x_bound'] <= 1.10)}"
-            )
-    for name in ("aheadN", "auto"):
-        r = by.get(("viewer", name))
-        if r:
-            lines.append(
-                f"viewer: {name} {r['x_online']:.2f}x the online bound (target <= 1.15): "
-                f"{verdict(r['x_online'] <= 1.15)}; {r['reads_per_request']:.2f} file opens per "
-                f"request (target <= 1.35): {verdict(r['reads_per_request'] <= 1.35)}"
-            )
+    by = harness.by_pair(results)
+    lines = harness.bound_targets(by, ("forward",), 1.10)
+    # Reads are file opens here.
+    lines += harness.viewer_targets(by, 1.15, 1.35)
+    verdict = harness.verdict
     ratio = workload["bare_load"] / workload["one_round_trip_load"]
     lines.append(
         f"bare load: {ratio:.2f}x one round trip + undelayed read + decode (target <= 1.2): "
