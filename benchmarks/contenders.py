@@ -12,6 +12,7 @@ words; none of their code is copied.
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 import time
@@ -21,7 +22,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from prefetcher import SimulatedShare
 
@@ -31,6 +32,7 @@ __all__ = [
     "NotAvailable",
     "Run",
     "Settings",
+    "Share",
     "SimulatedShare",
     "Workload",
     "WrongItem",
@@ -59,6 +61,13 @@ class Settings:
     get_timeout: float = 120.0
 
 
+class Share(Protocol):
+    """Where the items come from, as far as the harness looks: how many reads it has served."""
+
+    @property
+    def reads(self) -> int: ...
+
+
 @dataclass
 class Workload:
     """What is being loaded: ``load(keys[n])`` is item n, and ``check(n, item)`` tells if it is."""
@@ -66,10 +75,13 @@ class Workload:
     keys: Sequence[Any]
     load: Callable[[Any], Any]
     check: Callable[[int, Any], bool]
-    share: SimulatedShare
+    share: Share
     item_size: float  # bytes, the mean over the items
     transfer: float  # seconds one item takes on the shared link
     work: float  # seconds of consumer work per item (time.sleep stands for it)
+    # Builds the prefetcher contenders' loader from their options (cache_size, ahead, ...) where
+    # a user would not write PrefetchingLoader(load, keys): open_sequence over a share, say.
+    open_loader: Callable[..., Any] | None = None
 
 
 def simulated_workload(
@@ -411,11 +423,11 @@ def _loader_class() -> Any:
 
 
 def _with_prefetcher(run: Run, order: Sequence[int], **options: Any) -> None:
-    loader_class = _loader_class()
+    open_loader = run.workload.open_loader
+    if open_loader is None:
+        open_loader = functools.partial(_loader_class(), run.workload.load, run.keys)
     try:
-        loader = loader_class(
-            run.workload.load, run.keys, cache_size=run.settings.cache_size, **options
-        )
+        loader = open_loader(cache_size=run.settings.cache_size, **options)
     except (TypeError, ValueError) as exc:
         raise NotAvailable(f"the core does not accept {options}: {exc}") from None
     with loader:

@@ -26,7 +26,7 @@ import sys
 import threading
 import time
 import tracemalloc
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from importlib import metadata
 from pathlib import Path
@@ -73,18 +73,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="read the (first --items) files of DIR instead of made-up items; latency and link "
         "still apply on top (pass --latency 0 --transfer 0 to time the directory alone)",
     )
-    what = parser.add_argument_group("what to run")
-    what.add_argument("--patterns", default=",".join(pts.PATTERNS), help="comma-separated")
-    what.add_argument("--contenders", default=",".join(cts.CONTENDERS), help="comma-separated")
-    what.add_argument("--runs", type=int, default=3, help="runs per (pattern, contender)")
-    what.add_argument("--seed", type=int, default=0, help="seed of the viewer and random orders")
-    what.add_argument(
-        "--slow-cap",
-        type=float,
-        default=2.0,
-        help="a contender whose first run takes more than this many times the plain loop's "
-        "median is not repeated (its one run is reported, marked); 0 = always repeat",
-    )
+    what = add_choice_options(parser, list(cts.CONTENDERS))
     what.add_argument("--no-memory", action="store_true", help="do not trace memory")
     what.add_argument("--no-micro", action="store_true", help="skip the microbenchmarks")
     what.add_argument(
@@ -92,12 +81,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         action="store_true",
         help="smoke run: " + ", ".join(f"--{k} {v}" for k, v in QUICK.items()) + " (unless given)",
     )
-    knobs = parser.add_argument_group("contender settings")
-    knobs.add_argument("--cache-size", type=int, default=10)
-    knobs.add_argument("--fixed-ahead", type=int, default=4, help="the 'ahead=N' contender")
-    knobs.add_argument("--max-ahead", type=int, default=None, help="for ahead='auto'")
-    knobs.add_argument("--torch-workers", type=int, default=4)
-    knobs.add_argument("--torch-prefetch-factor", type=int, default=2)
+    add_contender_options(parser)
     out = parser.add_argument_group("output")
     out.add_argument("--output", default=None, help="JSON file (default benchmarks/results/...)")
     out.add_argument("--chart", default=None, help="PNG file (default: next to the JSON)")
@@ -110,13 +94,103 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     out.add_argument("--table", choices=("rst", "markdown"), default="rst")
     args = parser.parse_args(argv)
     if args.quick:
-        given = {a.split("=", 1)[0] for a in (argv if argv is not None else sys.argv[1:])}
-        for key, value in QUICK.items():
-            if f"--{key}" not in given:
-                setattr(args, key, value)
+        apply_quick(args, argv, QUICK)
     if args.runs < 1:
         parser.error("--runs must be >= 1")
     return args
+
+
+def apply_quick(
+    args: argparse.Namespace, argv: Sequence[str] | None, quick: dict[str, Any]
+) -> None:
+    """Set the ``quick`` settings (``work_ms`` is ``--work-ms``) that the command line left out."""
+    given = {a.split("=", 1)[0] for a in (argv if argv is not None else sys.argv[1:])}
+    for key, value in quick.items():
+        if f"--{key.replace('_', '-')}" not in given:
+            setattr(args, key, value)
+
+
+def run_pairs(
+    names: Sequence[str],
+    orders: dict[str, Sequence[int]],
+    args: argparse.Namespace,
+    bench: Callable[[str, Sequence[int], float | None], dict[str, Any]],
+    reads: str = "reads",
+) -> list[dict[str, Any]]:
+    """``bench(name, order, plain_median)`` for every pattern and contender, in that order (the
+    plain loop first), each printed as it ends (its reads called ``reads``)."""
+    results: list[dict[str, Any]] = []
+    for pattern, order in orders.items():
+        plain_median = None
+        for name in names:
+            result = bench(name, order, plain_median)
+            result.update({"pattern": pattern, "requests": len(order)})
+            if name == "plain" and result["status"] == "ok":
+                plain_median = result["median_seconds"]
+            results.append(result)
+            shown = (
+                f"{result['median_seconds']:.3f} s, {reads} {result['median_reads']:g}"
+                if result["status"] == "ok"
+                else f"{result['status']}: {result['note']}"
+            )
+            print(f"  {pattern:8} {label(name, args):42} {shown}", flush=True)
+    return results
+
+
+def add_choice_options(
+    parser: argparse.ArgumentParser, contenders: Sequence[str]
+) -> argparse._ArgumentGroup:
+    """The "what to run" options (patterns, ``contenders`` by default, runs, seed, slow cap)."""
+    what = parser.add_argument_group("what to run")
+    what.add_argument("--patterns", default=",".join(pts.PATTERNS), help="comma-separated")
+    what.add_argument(
+        "--contenders",
+        default=",".join(contenders),
+        help=f"comma-separated, of {', '.join(cts.CONTENDERS)}",
+    )
+    what.add_argument("--runs", type=int, default=3, help="runs per (pattern, contender)")
+    what.add_argument("--seed", type=int, default=0, help="seed of the viewer and random orders")
+    what.add_argument(
+        "--slow-cap",
+        type=float,
+        default=2.0,
+        help="a contender whose first run takes more than this many times the plain loop's "
+        "median is not repeated (its one run is reported, marked); 0 = always repeat",
+    )
+    return what
+
+
+def add_contender_options(parser: argparse.ArgumentParser) -> None:
+    """The contenders' own settings (see :func:`contender_settings`)."""
+    knobs = parser.add_argument_group("contender settings")
+    knobs.add_argument("--cache-size", type=int, default=10)
+    knobs.add_argument("--fixed-ahead", type=int, default=4, help="the 'ahead=N' contender")
+    knobs.add_argument("--max-ahead", type=int, default=None, help="for ahead='auto'")
+    knobs.add_argument("--torch-workers", type=int, default=4)
+    knobs.add_argument("--torch-prefetch-factor", type=int, default=2)
+
+
+def contender_settings(args: argparse.Namespace, **more: Any) -> cts.Settings:
+    """The contenders' settings from the options of :func:`add_contender_options`."""
+    return cts.Settings(
+        cache_size=args.cache_size,
+        fixed_ahead=args.fixed_ahead,
+        max_ahead=args.max_ahead,
+        torch_workers=args.torch_workers,
+        torch_prefetch_factor=args.torch_prefetch_factor,
+        **more,
+    )
+
+
+def choices(args: argparse.Namespace) -> tuple[list[str], list[str], list[str]]:
+    """The contenders (the plain loop first), the patterns, and the names that are neither."""
+    names = [n.strip() for n in args.contenders.split(",") if n.strip()]
+    unknown = [n for n in names if n not in cts.CONTENDERS]
+    pattern_names = [p.strip() for p in args.patterns.split(",") if p.strip()]
+    unknown += [p for p in pattern_names if p not in pts.PATTERNS]
+    # The plain loop first: the others are compared with it, and --slow-cap needs it.
+    names.sort(key=lambda n: n != "plain")
+    return names, pattern_names, unknown
 
 
 def machine() -> dict[str, Any]:
@@ -218,6 +292,25 @@ def bare_load(factory: Any, trials: int = 5) -> float:
     return statistics.median(times)
 
 
+def print_machine(command: str, info: dict[str, Any]) -> None:
+    """The command, the commit and the machine (:func:`machine`), as every run starts."""
+    print(f"command:  {command}")
+    print(f"commit:   {git_commit()}")
+    print(
+        f"machine:  {info['cpu']}, {info['cores']} cores, {info['platform']}, "
+        f"Python {info['python']}, load average {info['loadavg_start']}"
+    )
+    print(f"versions: {info['versions']}", flush=True)
+
+
+def chart_title(command: str, info: dict[str, Any], lower_bound: float) -> str:
+    """The title of a run's charts."""
+    return (
+        f"{command}\n{info['cpu']}, {info['cores']} cores, Python {info['python']}; "
+        f"lower bound {lower_bound:.2f} s"
+    )
+
+
 def jumps(order: Sequence[int]) -> int:
     """Requests that are not a step of +1 or -1 from the one before (the first one is not)."""
     return sum(1 for a, b in itertools.pairwise(order) if abs(b - a) != 1)
@@ -278,14 +371,24 @@ def bench_pair(
     order: Sequence[int],
     args: argparse.Namespace,
     plain_median: float | None,
+    measure_run: Callable[[], dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """Up to ``args.runs`` runs of one contender on one order, summarised."""
+    """Up to ``args.runs`` runs of one contender on one order, summarised.
+
+    Each run is :func:`measure` in this process, or ``measure_run()`` (which returns what
+    :func:`measure` does, and raises :class:`contenders.NotAvailable` the same way).
+    """
     contender = cts.CONTENDERS[name]
+    if measure_run is None:
+
+        def measure_run() -> dict[str, Any]:
+            return measure(contender, factory, settings, order, not args.no_memory)
+
     runs: list[dict[str, Any]] = []
     result: dict[str, Any] = {"contender": name, "status": "ok", "note": ""}
     try:
         for i in range(args.runs):
-            runs.append(measure(contender, factory, settings, order, not args.no_memory))
+            runs.append(measure_run())
             too_slow = (
                 i == 0
                 and args.slow_cap > 0
@@ -342,8 +445,13 @@ def add_ratios(
             r["peak_items"] = r["peak_bytes"] / item_size
 
 
-def table(results: list[dict[str, Any]], args: argparse.Namespace, fmt: str) -> str:
-    """One row per (pattern, contender), every ratio side by side."""
+def table(
+    results: list[dict[str, Any]],
+    args: argparse.Namespace,
+    fmt: str,
+    memory: str = "peak MB (items)",
+) -> str:
+    """One row per (pattern, contender), every ratio side by side (``memory``: that heading)."""
     header = [
         "pattern",
         "contender",
@@ -352,7 +460,7 @@ def table(results: list[dict[str, Any]], args: argparse.Namespace, fmt: str) -> 
         "x online",
         "x plain",
         "reads",
-        "peak MB (items)",
+        memory,
         "runs",
     ]
     rows = []
@@ -406,30 +514,53 @@ def notes(results: list[dict[str, Any]], args: argparse.Namespace) -> list[str]:
     return out
 
 
-def targets(results: list[dict[str, Any]], micro_results: dict[str, Any] | None) -> list[str]:
-    """The targets next to what this run measured (reported, never asserted)."""
-    by = {(r["pattern"], r["contender"]): r for r in results if r["status"] == "ok"}
+def verdict(ok: bool) -> str:
+    """How a target line says whether the target was reached."""
+    return "reached" if ok else "not reached"
+
+
+def by_pair(results: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
+    """The results that ran, by (pattern, contender)."""
+    return {(r["pattern"], r["contender"]): r for r in results if r["status"] == "ok"}
+
+
+def bound_targets(
+    by: dict[tuple[str, str], dict[str, Any]], patterns: Sequence[str], limit: float
+) -> list[str]:
+    """For ``auto`` and ``aheadN`` on each of ``patterns``: the ratio to the lower bound."""
     lines = []
-
-    def verdict(ok: bool) -> str:
-        return "reached" if ok else "not reached"
-
-    for pattern in ("forward", "backward"):
+    for pattern in patterns:
         for name in ("auto", "aheadN"):
             r = by.get((pattern, name))
             if r:
                 lines.append(
-                    f"{pattern}: {name} {r['x_bound']:.3f}x lower bound (target <= 1.03): "
-                    f"{verdict(r['x_bound'] <= 1.03)}"
+                    f"{pattern}: {name} {r['x_bound']:.3f}x lower bound (target <= {limit}): "
+                    f"{verdict(r['x_bound'] <= limit)}"
                 )
+    return lines
+
+
+def viewer_targets(
+    by: dict[tuple[str, str], dict[str, Any]], limit: float, reads_limit: float
+) -> list[str]:
+    """For ``auto`` and ``aheadN`` on the viewer: the ratio to the online bound, and the reads."""
+    lines = []
     for name in ("auto", "aheadN"):
         r = by.get(("viewer", name))
         if r:
             lines.append(
-                f"viewer: {name} {r['x_online']:.3f}x online bound (target <= 1.10): "
-                f"{verdict(r['x_online'] <= 1.10)}; reads {r['reads_per_request']:.2f}/request "
-                f"(target <= 1.35): {verdict(r['reads_per_request'] <= 1.35)}"
+                f"viewer: {name} {r['x_online']:.3f}x online bound (target <= {limit}): "
+                f"{verdict(r['x_online'] <= limit)}; reads {r['reads_per_request']:.2f}/request "
+                f"(target <= {reads_limit}): {verdict(r['reads_per_request'] <= reads_limit)}"
             )
+    return lines
+
+
+def targets(results: list[dict[str, Any]], micro_results: dict[str, Any] | None) -> list[str]:
+    """The targets next to what this run measured (reported, never asserted)."""
+    by = by_pair(results)
+    lines = bound_targets(by, ("forward", "backward"), 1.03)
+    lines += viewer_targets(by, 1.10, 1.35)
     viewer = [r for (p, c), r in by.items() if p == "viewer" and c != "torch"]
     if viewer and ("viewer", "auto") in by:
         best = min(viewer, key=lambda r: r["median_seconds"])
@@ -578,22 +709,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = "python benchmarks/run.py" + "".join(
         " " + shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:])
     )
-    names = [n.strip() for n in args.contenders.split(",") if n.strip()]
-    unknown = [n for n in names if n not in cts.CONTENDERS]
-    pattern_names = [p.strip() for p in args.patterns.split(",") if p.strip()]
-    unknown += [p for p in pattern_names if p not in pts.PATTERNS]
+    names, pattern_names, unknown = choices(args)
     if unknown:
         print(f"unknown contender or pattern: {', '.join(unknown)}", file=sys.stderr)
         return 2
-    # The plain loop first: the others are compared with it, and --slow-cap needs it.
-    names.sort(key=lambda n: n != "plain")
-    settings = cts.Settings(
-        cache_size=args.cache_size,
-        fixed_ahead=args.fixed_ahead,
-        max_ahead=args.max_ahead,
-        torch_workers=args.torch_workers,
-        torch_prefetch_factor=args.torch_prefetch_factor,
-    )
+    chosen = contender_settings(args)
     factory, workload = make_workload_factory(args)
     if "torch" in names:
         # Import it now: its seconds of import time are no part of any run.
@@ -602,13 +722,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     import prefetcher  # noqa: F401  (for its version below)
 
     info = machine()
-    print(f"command:  {command}")
-    print(f"commit:   {git_commit()}")
-    print(
-        f"machine:  {info['cpu']}, {info['cores']} cores, {info['platform']}, "
-        f"Python {info['python']}, load average {info['loadavg_start']}"
-    )
-    print(f"versions: {info['versions']}")
+    print_machine(command, info)
     print(f"workload: {workload}")
     print(
         f"lower bound: {workload['lower_bound']:.3f} s (one latency + items x max(work, transfer))",
@@ -630,22 +744,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     sys.stdout.flush()
 
     started = time.perf_counter()
-    results: list[dict[str, Any]] = []
-    for pattern in pattern_names:
-        order = orders[pattern]
-        plain_median = None
-        for name in names:
-            result = bench_pair(name, factory, settings, order, args, plain_median)
-            result.update({"pattern": pattern, "requests": len(order)})
-            if name == "plain" and result["status"] == "ok":
-                plain_median = result["median_seconds"]
-            results.append(result)
-            shown = (
-                f"{result['median_seconds']:.3f} s, reads {result['median_reads']:g}"
-                if result["status"] == "ok"
-                else f"{result['status']}: {result['note']}"
-            )
-            print(f"  {pattern:8} {label(name, args):42} {shown}", flush=True)
+    results = run_pairs(
+        names,
+        dict(orders),
+        args,
+        lambda name, order, plain: bench_pair(name, factory, chosen, order, args, plain),
+    )
     add_ratios(results, workload["lower_bound"], workload["item_size"], online)
 
     micro_results = None
@@ -669,7 +773,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "git_commit": git_commit(),
         "machine": info,
         "workload": workload,
-        "settings": asdict(settings),
+        "settings": asdict(chosen),
         "runs_per_pair": args.runs,
         "slow_cap": args.slow_cap,
         "memory": None if args.no_memory else "tracemalloc peak of the benchmark process",
@@ -699,10 +803,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"results:  {output}")
     if not args.no_chart:
         png = Path(args.chart) if args.chart else output.with_suffix(".png")
-        title = (
-            f"{command}\n{info['cpu']}, {info['cores']} cores, Python {info['python']}; "
-            f"lower bound {workload['lower_bound']:.2f} s"
-        )
+        title = chart_title(command, info, workload["lower_bound"])
         chart(results, args, png, title)
         print(f"chart:    {png}")
         if "viewer" in orders:

@@ -13,7 +13,8 @@ made worse while it runs:
 
 It also counts what passes: connections, chunks per direction, and *turns* (a chunk sent
 upstream after the last one went downstream: one request/response round trip of a protocol
-that waits for each answer).
+that waits for each answer). ``FaultyLink(target, tap=...)`` shows every connection's upstream
+bytes to a reader of the protocol (``tests/smb_requests.py`` counts SMB requests that way).
 
 Threads only, all joined by :meth:`FaultyLink.close`; nothing outlives the ``with`` block::
 
@@ -31,10 +32,15 @@ import socket
 import struct
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from types import TracebackType
 
-__all__ = ["FaultyLink", "LinkCounts"]
+__all__ = ["FaultyLink", "LinkCounts", "Tap"]
+
+#: Called once for each connection the link forwards; the function it returns is given every
+#: chunk the client sends on that connection, in order, on that connection's reader thread (so
+#: it must be quick and must not raise).
+Tap = Callable[[], Callable[[bytes], None]]
 
 _CHUNK = 256 * 1024
 _JOIN_TIMEOUT = 10.0
@@ -65,11 +71,19 @@ def _reset(sock: socket.socket) -> None:
 class _Pipe:
     """One direction of one connection: a reader thread fills a delay line, a writer empties it."""
 
-    def __init__(self, link: FaultyLink, source: socket.socket, sink: socket.socket, up: bool):
+    def __init__(
+        self,
+        link: FaultyLink,
+        source: socket.socket,
+        sink: socket.socket,
+        up: bool,
+        tap: Callable[[bytes], None] | None = None,
+    ):
         self._link = link
         self._source = source
         self._sink = sink
         self._up = up
+        self._tap = tap
         # Guards _line and _ended; the writer waits on it for the next chunk to fall due.
         self._ready = threading.Condition()
         self._line: list[tuple[float, int, bytes]] = []  # (due, sequence, data), a heap
@@ -92,6 +106,8 @@ class _Pipe:
                 data = self._source.recv(_CHUNK)
                 if not data:
                     break
+                if self._tap is not None:
+                    self._tap(data)
                 delay = self._link._delay(self._up)
                 self._link._count(self._up)
                 with self._ready:
@@ -146,10 +162,12 @@ class FaultyLink:
 
     Args:
         target: ``(host, port)`` of the server to forward to.
+        tap: Shown each connection's bytes from the client (see :data:`Tap`), or ``None``.
     """
 
-    def __init__(self, target: tuple[str, int]) -> None:
+    def __init__(self, target: tuple[str, int], tap: Tap | None = None) -> None:
         self.target = target
+        self._tap = tap
         self._listener = socket.create_server(("127.0.0.1", 0))
         self.port: int = self._listener.getsockname()[1]
         # Guards every attribute below; never held while sending, receiving or joining.
@@ -315,7 +333,11 @@ class FaultyLink:
                 continue
             for sock in (client, server):
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            pipes = [_Pipe(self, client, server, up=True), _Pipe(self, server, client, up=False)]
+            upstream = self._tap() if self._tap is not None else None
+            pipes = [
+                _Pipe(self, client, server, up=True, tap=upstream),
+                _Pipe(self, server, client, up=False),
+            ]
             ended: list[tuple[socket.socket, socket.socket, list[_Pipe]]] = []
             with self._lock:
                 if self._closing.is_set():

@@ -1,4 +1,4 @@
-"""The benchmark harness runs end to end with tiny settings and writes valid results."""
+"""The benchmark harnesses run end to end with tiny settings and write valid results."""
 
 from __future__ import annotations
 
@@ -6,6 +6,9 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
+import servers
 
 ROOT = Path(__file__).resolve().parent.parent
 RUN = ROOT / "benchmarks" / "run.py"
@@ -68,3 +71,41 @@ def test_quick_scale_run_measures_every_part_and_writes_json(tmp_path: Path) -> 
         assert (hit["misses"], hit["cached"]) == (0, int(size))
     assert document["long"]["reads"] == document["long"]["items"]
     assert all(document["depth"][cap]["reads"] >= 100 for cap in ("4", "16"))
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(240)  # a dozen child processes, each logging on to smbd, on a busy machine
+def test_quick_real_share_run_counts_every_frame_opened_at_the_proxy(tmp_path: Path) -> None:
+    reason = servers.smbd_missing_reason()
+    if reason is not None:
+        pytest.skip(reason)
+    pytest.importorskip("smbclient", reason="the remote extra: pip install '.[remote]'")
+    output = tmp_path / "real-share.json"
+    chart = tmp_path / "real-share.png"
+    contenders = ["plain", "seed3", "seqtools", "aheadN", "auto"]
+    command = [
+        sys.executable,
+        str(ROOT / "benchmarks" / "real_share.py"),
+        "--quick",
+        "--patterns=forward,viewer",
+        "--contenders=" + ",".join(contenders),
+        f"--output={output}",
+        f"--chart={chart}",
+    ]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=200)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+    document = json.loads(output.read_text())
+    frames = document["workload"]["items"]
+    pairs = {(r["pattern"], r["contender"]): r for r in document["results"]}
+    assert set(pairs) == {(p, c) for p in ("forward", "viewer") for c in contenders}
+    for (pattern, contender), result in pairs.items():
+        assert result["status"] == "ok", (pattern, contender, result["note"])
+        assert result["runs"][0]["peak_bytes"] > result["runs"][0]["rss_before"] > 0
+        if pattern == "forward":  # every frame requested once: each was opened at least once
+            assert result["median_reads"] >= frames, contender
+    # The plain loop opens exactly the frame it is asked for, once: the proxy saw every open.
+    assert pairs[("viewer", "plain")]["median_reads"] == frames
+    assert [len(document["jumps"][name]) for name in ("aheadN", "auto")] == [1, 1]
+    assert 0 < document["workload"]["decode"] < document["workload"]["bare_load"]
+    assert chart.read_bytes().startswith(b"\x89PNG")

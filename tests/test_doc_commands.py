@@ -109,6 +109,12 @@ ELSEWHERE = {
         "tests/test_benchmarks_smoke.py (--quick, with both charts to temporary files)"
     ),
     "python benchmarks/scale.py": "tests/test_benchmarks_smoke.py (its --quick option)",
+    "python benchmarks/real_share.py --chart docs/real_share.png": (
+        "tests/test_benchmarks_smoke.py (--quick, two patterns, the chart to a temporary file)"
+    ),
+    "python benchmarks/real_share.py --quick": (
+        "tests/test_benchmarks_smoke.py (with two patterns and without torch)"
+    ),
     "python benchmarks/tiers.py --smb --delay 0.01 --only scripts --frames 40": (
         "test_smb_benchmark_of_the_docs_runs_through_its_quick_option (the same, --quick)"
     ),

@@ -6,7 +6,7 @@ import socket
 import socketserver
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 from faulty_link import FaultyLink
@@ -115,6 +115,24 @@ def test_counts_a_turn_per_request_and_response(link: FaultyLink) -> None:
     counts = link.counts()
     assert counts.connections == 1
     assert counts.turns == 3
+
+
+def test_tap_sees_each_connections_upstream_bytes_in_order(echo: tuple[str, int]) -> None:
+    seen: list[list[bytes]] = []
+
+    def tap() -> Callable[[bytes], None]:
+        chunks: list[bytes] = []
+        seen.append(chunks)
+        return chunks.append
+
+    with FaultyLink(echo, tap=tap) as link:
+        for word in (b"one", b"two"):
+            with _connect(link) as sock:
+                # The tap is given a chunk before the link passes it on: the echo proves it ran.
+                assert _round_trip(sock, word + b"-a") == word + b"-a"
+                assert _round_trip(sock, word + b"-b") == word + b"-b"
+
+    assert [b"".join(chunks) for chunks in seen] == [b"one-aone-b", b"two-atwo-b"]
 
 
 def test_close_leaves_no_thread_behind(echo: tuple[str, int]) -> None:
