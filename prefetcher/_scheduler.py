@@ -115,7 +115,7 @@ class Scheduler:
         self.counters.prefetches_cancelled += sum(
             1 for e in dropped if e.state is EntryState.QUEUED
         )
-        self._window.forget()  # the next request plans its whole window again
+        self._window.forget(position)  # the next request plans its whole window again
 
     # -- what callers see -----------------------------------------------------------------------
 
@@ -131,7 +131,7 @@ class Scheduler:
     # -- deadlines and close --------------------------------------------------------------------
 
     def deadline(self, now: float) -> tuple[list[tuple[Outcome, bool]], list[Start], float | None]:
-        """Give up stuck loads and start due retries.
+        """Give up stuck loads; start due retries and prefetches held for a head start.
 
         Returns the outcomes of the loads given up, each with whether its worker is still busy
         (then the loader's own pool needs one in its place); the loads to start; and when to

@@ -29,9 +29,16 @@ class ReadAheadWindow:
         """Whether the window in force reads ``ahead`` items ahead and ``behind`` behind."""
         return self._shape == (ahead, behind)
 
-    def forget(self) -> None:
-        """Make the next :meth:`plan` plan the whole window again (entries were dropped)."""
+    def forget(self, position: int | None) -> None:
+        """After ``position`` (every index for ``None``) was dropped: plan afresh next time.
+
+        What was known missing there is forgotten too: the files may have been written since.
+        """
         self._planned_from = None
+        if position is None:
+            self.missing = RecentlyMissing()
+        else:
+            self.missing.discard(position)
 
     def plan(
         self,

@@ -920,3 +920,24 @@ def test_read_ahead_leaves_a_missing_file_alone_for_a_while_but_a_request_loads_
         with pytest.raises(FileNotFoundError):
             loader.get(5, timeout=WAIT)
         assert calls.count(5) == 2
+
+
+def test_invalidate_lets_read_ahead_try_a_missing_file_again_at_once() -> None:
+    written: set[int] = set()
+    calls: list[int] = []
+
+    def load(n: int) -> int:
+        calls.append(n)
+        if n >= 5 and n not in written:
+            raise FileNotFoundError(2, "No such file", f"{n}.png")
+        return n
+
+    with PrefetchingLoader(load, ahead=1) as loader:
+        loader.get(4, timeout=WAIT)  # reads ahead 5: missing
+        wait_until(lambda: loader.stats().pending == 0)
+        written.add(5)  # the acquisition writes it
+        loader.invalidate()
+        loader.get(4, timeout=WAIT)
+        wait_until(lambda: loader.stats().pending == 0)
+        assert calls.count(5) == 2
+        assert loader.stats().cached == 2
