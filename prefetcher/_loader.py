@@ -20,13 +20,12 @@ from ._arguments import (
     window_cap,
 )
 from ._dispatch import Dispatcher
-from ._entries import Entry
 from ._errors import LoaderClosedError
 from ._notes import set_loader_note
 from ._readahead import policy_for
 from ._retry import RetryPolicy
 from ._scheduler import Scheduler
-from ._scheduling import Start, loader_note
+from ._scheduling import Request, loader_note
 from ._sizeof import default_sizeof
 from ._stats import LoaderStats
 from ._waiting import wait_all
@@ -345,9 +344,7 @@ class PrefetchingLoader(Generic[K, T]):
         if self._scheduler.closed:
             raise LoaderClosedError("the loader is closed")
 
-    def _request(
-        self, index: int, want_future: bool
-    ) -> tuple[Entry, Future[Any] | None, Any, list[Start], float | None]:
+    def _request(self, index: int, want_future: bool) -> Request:
         scheduler = self._scheduler
         if scheduler.closed:
             raise LoaderClosedError("the loader is closed")

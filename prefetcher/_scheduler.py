@@ -18,7 +18,15 @@ from ._head_start import HeadStart
 from ._planning import Travel, next_travel
 from ._readahead import LoadTimes, ReadAheadPolicy
 from ._retry import RetryPolicy
-from ._scheduling import Outcome, Start, describe_wait, loader_note, shared_future, take_futures
+from ._scheduling import (
+    Outcome,
+    Request,
+    Start,
+    describe_wait,
+    loader_note,
+    shared_future,
+    take_futures,
+)
 from ._stats import Counters, LoaderStats
 from ._stuck import StuckLoads
 from ._window import ReadAheadWindow
@@ -60,16 +68,8 @@ class Scheduler:
 
     # -- requests -------------------------------------------------------------------------------
 
-    def request(
-        self, position: int, length: int | None, want_future: bool, now: float
-    ) -> tuple[Entry, Future[Any] | None, Any, list[Start], float | None]:
-        """Account for a request for ``position`` and plan the read-ahead.
-
-        Returns the entry; a future to wait on (``None`` when the item is ready and no future
-        was asked for); the item's value if it was ready (read here, because another thread may
-        evict it the moment the lock is released); the loads to start; and when to call
-        :meth:`deadline` to start the prefetches held back for a demand load's head start.
-        """
+    def request(self, position: int, length: int | None, want_future: bool, now: float) -> Request:
+        """Account for a request for ``position``, plan the read-ahead; say what to do next."""
         self.counters.requests += 1
         self._travel = travel = next_travel(self._travel, position, length)
         entry, starts = self._entry_for(position, now)
@@ -86,7 +86,7 @@ class Scheduler:
         # whatever left it since was evicted on purpose, so planning again would only reload it.
         self._evict(protect=entry)
         starts.extend(self._startable(now))
-        return entry, future, value, starts, wake_at
+        return Request(entry, future, value, starts, wake_at)
 
     def waited(self, seconds: float, ended: float) -> None:
         """Account for a caller that waited ``seconds`` for its item, until ``ended``."""

@@ -14,6 +14,7 @@ from ._pool import PoolFuture
 
 __all__ = [
     "Outcome",
+    "Request",
     "Start",
     "describe_wait",
     "loader_note",
@@ -28,6 +29,20 @@ class Start(NamedTuple):
 
     entry: Entry
     attempt: int
+
+
+class Request(NamedTuple):
+    """What a request comes to, as decided under the lock."""
+
+    entry: Entry
+    #: The future to wait on; ``None`` when the item was ready and no future was asked for.
+    future: Future[Any] | None
+    #: The item, if it was ready (read under the lock: another thread may evict it after).
+    value: Any
+    #: The loads to start, the requested one first.
+    starts: list[Start]
+    #: When to call the scheduler back to start the prefetches held for a head start.
+    wake_at: float | None
 
 
 @dataclass

@@ -24,7 +24,7 @@ def scheduler(max_workers: int, ahead: int) -> Scheduler:
 
 def request(plan: Scheduler, position: int) -> list[Start]:
     """The loads a request for ``position`` starts."""
-    return plan.request(position, None, False, time.perf_counter())[3]
+    return plan.request(position, None, False, time.perf_counter()).starts
 
 
 def test_a_prefetch_due_for_retry_waits_while_the_workers_are_busy() -> None:
