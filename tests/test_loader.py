@@ -861,20 +861,31 @@ def test_read_ahead_past_the_last_file_counts_as_missing_not_failed() -> None:
         assert loader.stats().loads_failed == 1
 
 
-def test_walking_on_does_not_read_again_a_prefetch_that_failed() -> None:
-    calls: list[int] = []
+class FilesBefore:
+    """The load of an open-ended sequence whose files end before ``end``; records every call.
 
-    def load(n: int) -> int:
-        calls.append(n)
-        if n >= 5:
+    Files past the end that the test writes later go in ``written``.
+    """
+
+    def __init__(self, end: int) -> None:
+        self.end = end
+        self.written: set[int] = set()
+        self.calls: list[int] = []
+
+    def __call__(self, n: int) -> int:
+        self.calls.append(n)
+        if n >= self.end and n not in self.written:
             raise FileNotFoundError(2, "No such file", f"{n}.png")
         return n
 
+
+def test_walking_on_does_not_read_again_a_prefetch_that_failed() -> None:
+    load = FilesBefore(5)
     with PrefetchingLoader(load, ahead=3) as loader:
         for n in range(5):  # near the end of an open-ended sequence, the window reaches past it
             assert loader.get(n, timeout=WAIT) == n
             wait_until(lambda: loader.stats().pending == 0)
-    assert sorted(n for n in calls if n >= 5) == [5, 6, 7]  # each missing file tried once
+    assert sorted(n for n in load.calls if n >= 5) == [5, 6, 7]  # each missing file tried once
 
 
 def test_the_first_step_after_invalidate_reads_its_whole_window_again() -> None:
@@ -902,14 +913,8 @@ def test_a_requested_item_starts_while_prefetches_keep_every_worker_busy(
 
 
 def test_read_ahead_leaves_a_missing_file_alone_for_a_while_but_a_request_loads_it() -> None:
-    calls: list[int] = []
-
-    def load(n: int) -> int:
-        calls.append(n)
-        if n >= 5:
-            raise FileNotFoundError(2, "No such file", f"{n}.png")
-        return n
-
+    load = FilesBefore(5)
+    calls = load.calls
     with PrefetchingLoader(load, ahead=2) as loader:
         loader.get(4, timeout=WAIT)  # reads ahead 5 and 6: missing
         wait_until(lambda: loader.stats().pending == 0)
@@ -923,21 +928,13 @@ def test_read_ahead_leaves_a_missing_file_alone_for_a_while_but_a_request_loads_
 
 
 def test_invalidate_lets_read_ahead_try_a_missing_file_again_at_once() -> None:
-    written: set[int] = set()
-    calls: list[int] = []
-
-    def load(n: int) -> int:
-        calls.append(n)
-        if n >= 5 and n not in written:
-            raise FileNotFoundError(2, "No such file", f"{n}.png")
-        return n
-
+    load = FilesBefore(5)
     with PrefetchingLoader(load, ahead=1) as loader:
         loader.get(4, timeout=WAIT)  # reads ahead 5: missing
         wait_until(lambda: loader.stats().pending == 0)
-        written.add(5)  # the acquisition writes it
+        load.written.add(5)  # the acquisition writes it
         loader.invalidate()
         loader.get(4, timeout=WAIT)
         wait_until(lambda: loader.stats().pending == 0)
-        assert calls.count(5) == 2
+        assert load.calls.count(5) == 2
         assert loader.stats().cached == 2
