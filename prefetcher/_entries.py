@@ -196,6 +196,10 @@ class EntryTable:
         """The nearest queued prefetch, taken out of the queue, or ``None``."""
         return self._queue.pop(0) if self._queue else None
 
+    def first_queued(self) -> Entry:
+        """The nearest queued prefetch (the queue must not be empty)."""
+        return self._queue[0]
+
     def has_queued(self) -> bool:
         return bool(self._queue)
 

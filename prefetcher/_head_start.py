@@ -1,12 +1,16 @@
-"""A demand load's head start: prefetches planned with it wait until its read is on its way.
+"""Head starts: loads that go first, and the prefetches that wait until their reads are out.
 
-Started together, the requested read and its prefetches finish their latency together and
-queue for the link in whatever order their threads wake, the requested one often last. Handed
-to the executor a little later, the prefetches queue behind it instead. The delay is hidden as
-long as it is shorter than the consumer's work on the item.
+Started together, reads finish their latency together and queue for the link in whatever
+order their threads wake, the one needed first often last. Two kinds of load therefore get a
+head start over the prefetches started with them: a requested (demand) load, and, when several
+prefetches would start at once (the window grows, or lands after a jump), the nearest of them,
+which the consumer asks for first. The others are handed to the executor a little later and
+queue behind. The delay is hidden as long as it is shorter than the consumer's work on an item.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 from ._entries import Entry, EntryState
 
@@ -22,36 +26,58 @@ MIN_HEAD_START_LOAD = 0.002
 
 
 class HeadStart:
-    """Whether prefetches must still wait for a demand load. Times are ``perf_counter()``.
+    """Whether prefetches must still wait for the loads given a head start.
+
+    Times are ``perf_counter()`` seconds.
 
     Example:
         >>> from prefetcher._entries import Entry
         >>> head_start = HeadStart()
-        >>> head_start.give(Entry(7, requested=True), now=100.0, typical_load=0.05)
+        >>> head_start.give([Entry(7, requested=True)], now=100.0, typical_load=0.05)
         100.005
         >>> head_start.holds(now=100.001)  # the entry never started: nothing to wait for
         False
     """
 
     def __init__(self) -> None:
-        # (until when, the demand load's entry) while a head start runs; prefetches wait until
-        # then, or until that entry's load is no longer running.
-        self._current: tuple[float, Entry] | None = None
+        # Until when the head start runs, and the loads it is for; prefetches wait until then,
+        # or until none of those loads is running any more. The loads are empty when none runs.
+        self._until = 0.0
+        self._loads: Sequence[Entry] = ()
+        #: Whether the nearest of a burst of prefetches may go first. Not twice in a row: the
+        #: prefetches a nearest group held back then start all at once, or the farthest of a
+        #: deep window would start one head start per distance late.
+        self.may_stagger = True
 
-    def give(self, demand: Entry, now: float, typical_load: float | None) -> float | None:
-        """Give ``demand`` a head start from ``now``; return when it ends (``None``: none)."""
+    def rearm(self) -> None:
+        """A new request: its burst of prefetches may send its nearest first again."""
+        self.may_stagger = True
+
+    def give(self, loads: Sequence[Entry], now: float, typical_load: float | None) -> float | None:
+        """Give demand ``loads`` a head start from ``now``; return when it ends (``None``: none)."""
+        return self._hold(loads, now, typical_load)
+
+    def stagger(
+        self, nearest: Sequence[Entry], now: float, typical_load: float | None
+    ) -> float | None:
+        """Give the ``nearest`` prefetches of a burst a head start over the others, as ``give``."""
+        until = self._hold(nearest, now, typical_load)
+        if until is not None:
+            self.may_stagger = False
+        return until
+
+    def _hold(self, loads: Sequence[Entry], now: float, typical_load: float | None) -> float | None:
         if typical_load is None or typical_load < MIN_HEAD_START_LOAD:
             return None
-        until = now + min(HEAD_START_SHARE * typical_load, MAX_HEAD_START)
-        self._current = (until, demand)
-        return until
+        self._until = now + min(HEAD_START_SHARE * typical_load, MAX_HEAD_START)
+        self._loads = loads
+        return self._until
 
     def holds(self, now: float) -> bool:
         """Whether prefetches must still wait at ``now``."""
-        if self._current is None:
+        if not self._loads:
             return False
-        until, demand = self._current
-        if now < until and demand.state is EntryState.RUNNING:
+        if now < self._until and any(e.state is EntryState.RUNNING for e in self._loads):
             return True
-        self._current = None
+        self._loads = ()
         return False

@@ -73,7 +73,8 @@ class Scheduler:
         self.counters.requests += 1
         self._travel = travel = next_travel(self._travel, position, length)
         entry, starts = self._entry_for(position, now)
-        wake_at = self._head_start.give(entry, now, self._load_times.typical) if starts else None
+        self._head_start.rearm()
+        wake_at = self._head_start.give([entry], now, self._load_times.typical) if starts else None
         ready = entry.state is EntryState.DONE
         value = entry.value if ready else None
         future = self._future_of(entry) if want_future or not ready else None
@@ -85,8 +86,9 @@ class Scheduler:
         # else: the same request again (a GUI repainting, say); the window is as planned and
         # whatever left it since was evicted on purpose, so planning again would only reload it.
         self._evict(protect=entry)
-        starts.extend(self._startable(now))
-        return Request(entry, future, value, starts, wake_at)
+        prefetches, held_until = self._startable(now)
+        starts.extend(prefetches)
+        return Request(entry, future, value, starts, _earliest(wake_at, held_until))
 
     def waited(self, seconds: float, ended: float) -> None:
         """Account for a caller that waited ``seconds`` for its item, until ``ended``."""
@@ -140,8 +142,9 @@ class Scheduler:
         if self.closed:
             return [], [], None
         stuck = self._give_up_stuck(now)
-        starts = self._due_retries(now) + self._startable(now)
-        return stuck, starts, self._next_deadline(now)
+        retries = self._due_retries(now)
+        prefetches, held_until = self._startable(now)
+        return stuck, retries + prefetches, _earliest(self._next_deadline(now), held_until)
 
     def close(self) -> tuple[bool, list[Future[Any]], list[Future[Any]]]:
         """Close: drop every entry.
@@ -229,19 +232,35 @@ class Scheduler:
         self._table.running[entry.index] = entry
         return Start(entry, attempt)
 
-    def _startable(self, now: float) -> list[Start]:
-        """Start queued prefetches while workers are free (stuck loads count for none)."""
-        starts: list[Start] = []
+    def _startable(self, now: float) -> tuple[list[Start], float | None]:
+        """Start queued prefetches while workers are free (stuck loads count for none).
+
+        When several would start at once, those nearest to the consumer start first and the
+        others wait for their head start (returned: when to call back; ``None``: no need).
+        """
         table = self._table
         if not table.has_queued() or self._head_start.holds(now):
-            return starts
+            return [], None
+        starts: list[Start] = []
+        nearest: int | None = None
+        position = self._travel.position
         while (
             table.has_queued() and len(table.running) < self._max_workers and not self._stuck.full
         ):
-            entry = table.pop_queued()
-            assert entry is not None
+            entry = table.first_queued()
+            distance = 0 if position is None else abs(entry.index - position)
+            if nearest is None:
+                nearest = distance
+            elif distance > nearest and self._head_start.may_stagger:
+                held_until = self._head_start.stagger(
+                    [start.entry for start in starts], now, self._load_times.typical
+                )
+                if held_until is not None:
+                    return starts, held_until
+                nearest = distance  # too short for a head start: start them all
+            table.dequeue(entry)
             starts.append(self._begin(entry, now))
-        return starts
+        return starts, None
 
     def record(
         self, start: Start, submission: Future[Any] | None, value: Any, error: BaseException | None
@@ -253,7 +272,8 @@ class Scheduler:
         entry, now = start.entry, time.perf_counter()
         if self._stuck.returned(submission):  # given up long ago; its worker is free again
             self.counters.wasted_loads += error is None  # its late result is dropped
-            return Outcome(release_worker=True, starts=self._startable_unless_closed(now))
+            starts, held_until = self._startable_unless_closed(now)
+            return Outcome(release_worker=True, starts=starts, wake_at=held_until)
         if entry.attempt != start.attempt or entry.state is not EntryState.RUNNING:
             return Outcome()  # an attempt already settled (abandoned at close)
         # The executor's future holds the item too, and refers back to this entry through its
@@ -285,7 +305,8 @@ class Scheduler:
             entry.move_to(EntryState.DONE)
             # Dropped while it ran (evicted or invalidated) and never asked for.
             self.counters.wasted_loads += not entry.requested
-        return Outcome(future=entry.future, value=value, starts=self._startable_unless_closed(now))
+        starts, held_until = self._startable_unless_closed(now)
+        return Outcome(future=entry.future, value=value, starts=starts, wake_at=held_until)
 
     def _record_failure(self, entry: Entry, error: BaseException, now: float) -> Outcome:
         table = self._table
@@ -295,7 +316,8 @@ class Scheduler:
             entry.move_to(EntryState.RETRY_WAIT)
             entry.retry_at = now + self._retry.delay(entry.attempt, self._rng)
             table.retrying[entry.index] = entry
-            return Outcome(wake_at=entry.retry_at, starts=self._startable_unless_closed(now))
+            starts, held_until = self._startable_unless_closed(now)
+            return Outcome(wake_at=_earliest(entry.retry_at, held_until), starts=starts)
         if table.holds(entry):
             table.remove(entry)  # a failure is not kept: the next request loads again
         if isinstance(error, FileNotFoundError):
@@ -307,15 +329,13 @@ class Scheduler:
         elif not isinstance(error, LoaderClosedError):
             self.counters.loads_failed += 1
         future, entry.future = entry.future, None
+        starts, held_until = self._startable_unless_closed(now)
         return Outcome(
-            future=future,
-            error=error,
-            note=loader_note(entry),
-            starts=self._startable_unless_closed(now),
+            future=future, error=error, note=loader_note(entry), starts=starts, wake_at=held_until
         )
 
-    def _startable_unless_closed(self, now: float) -> list[Start]:
-        return [] if self.closed else self._startable(now)
+    def _startable_unless_closed(self, now: float) -> tuple[list[Start], float | None]:
+        return ([], None) if self.closed else self._startable(now)
 
     def _give_up_stuck(self, now: float) -> list[tuple[Outcome, bool]]:
         """Settle every load running longer than ``load_timeout`` as failed by a timeout."""
@@ -350,3 +370,10 @@ class Scheduler:
         retries = (entry.retry_at for entry in self._table.retrying.values())
         overdue = self._stuck.next_check(self._table.running.values(), now)
         return min([*retries, *([] if overdue is None else [overdue])], default=None)
+
+
+def _earliest(first: float | None, second: float | None) -> float | None:
+    """The earlier of two optional times."""
+    if first is None:
+        return second
+    return first if second is None else min(first, second)

@@ -1,4 +1,4 @@
-"""A demand load reaches the share before the prefetches planned with it."""
+"""A demand load, and the nearest prefetches of a burst, reach the share before the others."""
 
 from __future__ import annotations
 
@@ -96,7 +96,7 @@ def running_demand() -> Entry:
 
 def test_a_head_start_holds_prefetches_until_it_ends() -> None:
     head_start = HeadStart()
-    until = head_start.give(running_demand(), now=100.0, typical_load=0.05)
+    until = head_start.give([running_demand()], now=100.0, typical_load=0.05)
     assert until == 100.0 + HEAD_START_SHARE * 0.05
     assert head_start.holds(now=until - 1e-4)
     assert not head_start.holds(now=until)
@@ -105,18 +105,33 @@ def test_a_head_start_holds_prefetches_until_it_ends() -> None:
 def test_a_head_start_ends_when_its_demand_load_no_longer_runs() -> None:
     head_start = HeadStart()
     demand = running_demand()
-    head_start.give(demand, now=100.0, typical_load=0.05)
+    head_start.give([demand], now=100.0, typical_load=0.05)
     demand.move_to(EntryState.DONE)
     assert not head_start.holds(now=100.0)
 
 
 def test_a_head_start_is_at_most_its_maximum() -> None:
-    until = HeadStart().give(running_demand(), now=100.0, typical_load=60.0)
+    until = HeadStart().give([running_demand()], now=100.0, typical_load=60.0)
     assert until == 100.0 + MAX_HEAD_START
 
 
 def test_loads_shorter_than_the_minimum_get_no_head_start() -> None:
     head_start = HeadStart()
-    assert head_start.give(running_demand(), 100.0, MIN_HEAD_START_LOAD / 2) is None
-    assert head_start.give(running_demand(), 100.0, None) is None
+    assert head_start.give([running_demand()], 100.0, MIN_HEAD_START_LOAD / 2) is None
+    assert head_start.give([running_demand()], 100.0, None) is None
     assert not head_start.holds(now=100.0)
+
+
+def test_the_nearest_prefetches_of_a_burst_are_held_for_like_a_demand_load() -> None:
+    head_start = HeadStart()
+    until = head_start.stagger([running_demand()], now=100.0, typical_load=0.05)
+    assert until is not None
+    assert head_start.holds(now=until - 1e-4)
+
+
+def test_a_burst_is_staggered_once_until_the_next_request() -> None:
+    head_start = HeadStart()
+    head_start.stagger([running_demand()], now=100.0, typical_load=0.05)
+    assert not head_start.may_stagger
+    head_start.rearm()
+    assert head_start.may_stagger

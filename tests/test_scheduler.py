@@ -57,3 +57,43 @@ def test_a_prefetch_due_for_retry_starts_once_a_worker_is_free() -> None:
     _, starts, _ = plan.deadline(time.perf_counter())
     assert [(start.entry.index, start.attempt) for start in starts] == [(1, 2)]
     plan.record(demand, None, "item 0", None)
+
+
+def scheduler_that_knows_its_load_time(ahead: int) -> tuple[Scheduler, float]:
+    """A scheduler whose first loads (0 and its window) each took 50 ms; and the time now."""
+    plan = scheduler(max_workers=ahead + 1, ahead=ahead)
+    for start in plan.request(0, None, False, time.perf_counter() - 0.05).starts:
+        plan.record(start, None, f"item {start.entry.index}", None)
+    return plan, time.perf_counter()
+
+
+def indices(starts: list[Start]) -> list[int]:
+    return [start.entry.index for start in starts]
+
+
+def test_a_demand_load_starts_alone_and_says_when_its_prefetches_may_follow() -> None:
+    plan, now = scheduler_that_knows_its_load_time(ahead=3)
+    decided = plan.request(50, None, False, now)
+    assert indices(decided.starts) == [50]
+    assert decided.wake_at is not None and decided.wake_at > now
+
+
+def test_the_nearest_prefetch_of_a_burst_starts_a_head_start_before_the_farther_ones() -> None:
+    plan, now = scheduler_that_knows_its_load_time(ahead=3)
+    head_start_ends = plan.request(50, None, False, now).wake_at
+    assert head_start_ends is not None
+    _, starts, nearest_head_start_ends = plan.deadline(head_start_ends)
+    assert indices(starts) == [51]
+    assert nearest_head_start_ends is not None and nearest_head_start_ends > head_start_ends
+    _, starts, _ = plan.deadline(nearest_head_start_ends - 1e-6)
+    assert starts == []
+
+
+def test_the_farther_prefetches_of_a_burst_then_start_together() -> None:
+    plan, now = scheduler_that_knows_its_load_time(ahead=3)
+    head_start_ends = plan.request(50, None, False, now).wake_at
+    assert head_start_ends is not None
+    _, _, nearest_head_start_ends = plan.deadline(head_start_ends)
+    assert nearest_head_start_ends is not None
+    _, starts, _ = plan.deadline(nearest_head_start_ends)
+    assert indices(starts) == [52, 53]
