@@ -44,14 +44,25 @@ def window_targets(
     """Return the indices to read around ``position``, nearest first.
 
     ``ahead`` items in ``direction``, interleaved with ``behind`` items the other way, all
-    within ``0 <= index < length`` (``length`` ``None``: no upper end).
+    within ``0 <= index < length`` (``length`` ``None``: no upper end). Near an end of the
+    sequence, the items the other way has no room for are read ahead instead: a first request
+    for item 0 can only go on forward.
 
     Example:
         >>> window_targets(5, 1, ahead=3, behind=1, length=None)
         [6, 4, 7, 8]
         >>> window_targets(1, -1, ahead=3, behind=0, length=10)
         [0]
+        >>> window_targets(0, 1, ahead=1, behind=1, length=None)
+        [1, 2]
     """
+    if direction > 0:
+        room_behind = position
+    else:
+        room_behind = behind if length is None else length - 1 - position
+    if behind > room_behind:
+        ahead += behind - room_behind
+        behind = room_behind
     targets: list[int] = []
     for distance in range(1, ahead + 1):
         targets.append(position + direction * distance)

@@ -168,6 +168,24 @@ def test_the_loader_reads_both_sides_of_a_jump_out_of_a_run() -> None:
         assert set(load.calls[calls_before:]) == set(range(500 - side, 500 + side + 1))
 
 
+def test_a_first_request_for_item_0_reads_forward_what_it_would_read_on_both_sides() -> None:
+    load = RecordingLoad()
+    with PrefetchingLoader(load, ahead="auto") as loader:
+        loader.get(0, timeout=WAIT)
+        wait_until(lambda: loader.stats().pending == 0)
+        assert sorted(load.calls) == [0, 1, 2]
+
+
+def test_a_first_request_for_the_last_item_reads_backward_what_it_would_read_on_both_sides() -> (
+    None
+):
+    load = RecordingLoad()
+    with PrefetchingLoader(load, range(10), ahead="auto") as loader:
+        loader.get(9, timeout=WAIT)
+        wait_until(lambda: loader.stats().pending == 0)
+        assert sorted(load.calls) == [7, 8, 9]
+
+
 def test_the_loader_window_drops_on_a_jump_and_random_access_reads_only_requests() -> None:
     load = RecordingLoad()
     with PrefetchingLoader(load, ahead="auto", max_ahead=6) as loader:
