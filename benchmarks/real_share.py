@@ -220,14 +220,22 @@ def jump(spec: dict[str, Any], loaded: cts.Workload) -> dict[str, Any]:
         for n in range(walk):
             seq.get(n, timeout=GET_TIMEOUT)
             time.sleep(loaded.work)
-        pending = seq.stats().pending
+        before = seq.stats()
         started = time.perf_counter()
         item = seq.get(far, timeout=GET_TIMEOUT)
         seconds = time.perf_counter() - started
     if not loaded.check(far, item):
         raise cts.WrongItem(f"jump: a wrong item for index {far}")
     (bare,) = per_file(loaded.load, [loaded.keys[far]])
-    return {"seconds": seconds, "alone_after_seconds": bare, "pending": pending}
+    return {
+        "seconds": seconds,
+        "alone_after_seconds": bare,
+        # Loads in flight or queued at the jump: the decoded frames', the raw bytes' tier's,
+        # and the decoded window's depth then.
+        "pending": before.pending,
+        "raw_pending": getattr(before, "raw", before).pending,
+        "ahead": before.ahead,
+    }
 
 
 # -- the parent ---------------------------------------------------------------------------------
