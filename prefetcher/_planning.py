@@ -56,10 +56,7 @@ def window_targets(
         >>> window_targets(0, 1, ahead=1, behind=1, length=None)
         [1, 2]
     """
-    if direction > 0:
-        room_behind = position
-    else:
-        room_behind = behind if length is None else length - 1 - position
+    room_behind = _room(position, -direction, length, wanted=behind)
     if behind > room_behind:
         ahead += behind - room_behind
         behind = room_behind
@@ -69,3 +66,10 @@ def window_targets(
         if distance <= behind:
             targets.append(position - direction * distance)
     return [t for t in targets if t >= 0 and (length is None or t < length)]
+
+
+def _room(position: int, direction: int, length: int | None, wanted: int) -> int:
+    """How many items there are beyond ``position`` in ``direction`` (at most ``wanted``)."""
+    if direction < 0:
+        return min(wanted, position)
+    return wanted if length is None else min(wanted, length - 1 - position)
