@@ -56,7 +56,8 @@ class ReadAheadPolicy(Protocol):
         """Account for a request ``step`` items from the previous one; return the new window.
 
         ``step`` is ``None`` for the first request; ``was_ready`` says whether the item was in
-        memory; ``now`` is a monotonic time in seconds.
+        memory; ``now`` is a monotonic time in seconds. A repeated request (``step`` 0) keeps
+        the window and reads nothing behind it.
         """
 
     def on_load_finished(self, typical: float) -> None:

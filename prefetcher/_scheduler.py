@@ -70,6 +70,10 @@ class Scheduler:
 
     def request(self, position: int, length: int | None, want_future: bool, now: float) -> Request:
         """Account for a request for ``position``, plan the read-ahead; say what to do next."""
+        if position == self._travel.position and not want_future:
+            again = self._ready_again(position, now)
+            if again is not None:
+                return again
         self.counters.requests += 1
         self._travel = travel = next_travel(self._travel, position, length)
         entry, starts = self._entry_for(position, now)
@@ -89,6 +93,28 @@ class Scheduler:
         prefetches, held_until = self._startable(now)
         starts.extend(prefetches)
         return Request(entry, future, value, starts, _earliest(wake_at, held_until))
+
+    def _ready_again(self, position: int, now: float) -> Request | None:
+        """The last item asked for, asked for again and ready (a GUI repainting, say).
+
+        Nothing to plan, start or evict: the window is as planned. ``None`` when the item is
+        not ready, or the window would change shape (a policy that read behind the last
+        request reads nothing behind a repeated one).
+        """
+        entry = self._table.get(position)
+        policy = self._policy
+        if (
+            entry is None
+            or entry.state is not EntryState.DONE
+            or not self._window.has_shape(policy.window, 0)
+        ):
+            return None
+        self.counters.requests += 1
+        self.counters.hits += 1
+        self._table.touch(entry)
+        policy.on_request(0, True, now)
+        self._head_start.rearm()
+        return Request(entry, None, entry.value, [], None)
 
     def waited(self, seconds: float, ended: float) -> None:
         """Account for a caller that waited ``seconds`` for its item, until ``ended``."""

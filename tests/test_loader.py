@@ -95,6 +95,18 @@ def test_an_item_in_memory_is_returned_without_loading_again(load: RecordingLoad
         assert load.count("5.png") == 1
 
 
+def test_a_repeated_get_of_a_ready_item_counts_as_a_request_and_a_hit(load: RecordingLoad) -> None:
+    with PrefetchingLoader(load, KEYS, ahead=2) as loader:
+        loader.get(5, timeout=WAIT)
+        wait_until(lambda: loader.stats().pending == 0)
+        before = loader.stats()
+        for _ in range(3):
+            loader.get(5)
+        after = loader.stats()
+        assert (after.requests - before.requests, after.hits - before.hits) == (3, 3)
+        assert after.loads_started == before.loads_started
+
+
 def test_many_threads_asking_for_a_loading_item_cause_one_load(load: RecordingLoad) -> None:
     gate = load.gate("7.png")
     threads = 8
