@@ -44,17 +44,14 @@ class HeadStart:
         # or until none of those loads is running any more. The loads are empty when none runs.
         self._until = 0.0
         self._loads: Sequence[Entry] = ()
-        #: Whether the nearest of a burst of prefetches may go first. Not twice in a row: the
-        #: prefetches a nearest group held back then start all at once, or the farthest of a
-        #: deep window would start one head start per distance late.
-        self.may_stagger = True
-
-    def rearm(self) -> None:
-        """A new request: its burst of prefetches may send its nearest first again."""
+        #: Whether the nearest of a burst of prefetches may go first: once after each demand
+        #: load. Not again until the next one, or a consumer that asks faster than a head start
+        #: lasts would hold the prefetches back one head start after another.
         self.may_stagger = True
 
     def give(self, loads: Sequence[Entry], now: float, typical_load: float | None) -> float | None:
         """Give demand ``loads`` a head start from ``now``; return when it ends (``None``: none)."""
+        self.may_stagger = True
         return self._hold(loads, now, typical_load)
 
     def stagger(

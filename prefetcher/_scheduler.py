@@ -77,7 +77,6 @@ class Scheduler:
         self.counters.requests += 1
         self._travel = travel = next_travel(self._travel, position, length)
         entry, starts = self._entry_for(position, now)
-        self._head_start.rearm()
         wake_at = self._head_start.give([entry], now, self._load_times.typical) if starts else None
         ready = entry.state is EntryState.DONE
         value = entry.value if ready else None
@@ -113,7 +112,6 @@ class Scheduler:
         self.counters.hits += 1
         self._table.touch(entry)
         policy.on_request(0, True, now)
-        self._head_start.rearm()
         return Request(entry, None, entry.value, [], None)
 
     def waited(self, seconds: float, ended: float) -> None:

@@ -56,7 +56,8 @@ class Outcome:
     #: The loader's note for ``error``, naming the index and the key.
     note: str | None = None
     starts: list[Start] = field(default_factory=list)
-    #: A retry is due then (``time.perf_counter()`` seconds).
+    #: When to call the scheduler back (``time.perf_counter()`` seconds): a retry is due, or
+    #: prefetches held for a head start may go.
     wake_at: float | None = None
     #: The attempt had been given up as stuck; its worker may go.
     release_worker: bool = False

@@ -129,9 +129,9 @@ def test_the_nearest_prefetches_of_a_burst_are_held_for_like_a_demand_load() -> 
     assert head_start.holds(now=until - 1e-4)
 
 
-def test_a_burst_is_staggered_once_until_the_next_request() -> None:
+def test_a_burst_is_staggered_once_until_the_next_demand_load() -> None:
     head_start = HeadStart()
     head_start.stagger([running_demand()], now=100.0, typical_load=0.05)
     assert not head_start.may_stagger
-    head_start.rearm()
+    head_start.give([running_demand()], now=100.1, typical_load=0.05)
     assert head_start.may_stagger

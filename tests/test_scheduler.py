@@ -97,3 +97,14 @@ def test_the_farther_prefetches_of_a_burst_then_start_together() -> None:
     assert nearest_head_start_ends is not None
     _, starts, _ = plan.deadline(nearest_head_start_ends)
     assert indices(starts) == [52, 53]
+
+
+def test_prefetches_held_back_once_are_not_held_again_for_requests_in_between() -> None:
+    plan, now = scheduler_that_knows_its_load_time(ahead=3)
+    head_start_ends = plan.request(50, None, False, now).wake_at
+    assert head_start_ends is not None
+    _, _, nearest_head_start_ends = plan.deadline(head_start_ends)
+    assert nearest_head_start_ends is not None
+    plan.request(51, None, False, nearest_head_start_ends - 1e-6)  # a step while they are held
+    _, starts, _ = plan.deadline(nearest_head_start_ends)
+    assert indices(starts) == [52, 53]  # every worker busy then
