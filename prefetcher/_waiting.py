@@ -11,6 +11,7 @@ wait here is cut into slices of at most ``SLICE`` seconds, so Ctrl-C is seen wit
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import threading
 import time
 from collections.abc import Collection, Iterator
@@ -44,11 +45,26 @@ def wait_all(futures: Collection[Future[Any]], timeout: float | None) -> bool:
     """
     deadline = None if timeout is None else time.monotonic() + timeout
     pending = [future for future in futures if not future.done()]
+    if len(pending) == 1:
+        return _wait_one(pending[0], deadline)
     while pending:
         length = _remaining(deadline)
         if length <= 0:
             return False
         pending = list(concurrent.futures.wait(pending, length).not_done)
+    return True
+
+
+def _wait_one(future: Future[Any], deadline: float | None) -> bool:
+    """``wait_all`` of one future: its own condition, without ``wait``'s waiter per call."""
+    while not future.done():
+        length = _remaining(deadline)
+        if length <= 0:
+            return False
+        with contextlib.suppress(
+            concurrent.futures.TimeoutError, concurrent.futures.CancelledError
+        ):
+            future.exception(length)
     return True
 
 
