@@ -196,9 +196,9 @@ class EntryTable:
         """The nearest queued prefetch, taken out of the queue, or ``None``."""
         return self._queue.pop(0) if self._queue else None
 
-    def first_queued(self) -> Entry:
-        """The nearest queued prefetch (the queue must not be empty)."""
-        return self._queue[0]
+    def first_queued(self, count: int) -> list[Entry]:
+        """The ``count`` nearest queued prefetches (fewer if fewer are queued), left queued."""
+        return self._queue[: max(0, count)]
 
     def has_queued(self) -> bool:
         return bool(self._queue)

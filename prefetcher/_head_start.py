@@ -54,14 +54,37 @@ class HeadStart:
         self.may_stagger = True
         return self._hold(loads, now, typical_load)
 
-    def stagger(
-        self, nearest: Sequence[Entry], now: float, typical_load: float | None
-    ) -> float | None:
-        """Give the ``nearest`` prefetches of a burst a head start over the others, as ``give``."""
-        until = self._hold(nearest, now, typical_load)
-        if until is not None:
-            self.may_stagger = False
-        return until
+    def split(
+        self,
+        queued: Sequence[Entry],
+        position: int | None,
+        now: float,
+        typical_load: float | None,
+    ) -> tuple[int, float | None]:
+        """How many of ``queued`` (nearest first) start now, and when the others may follow.
+
+        When several would start at once, those as near to ``position`` as the first go first
+        and the others wait for their head start; once after each demand load (``None``: they
+        need not wait).
+
+        Example:
+            >>> from prefetcher._entries import Entry
+            >>> burst = [Entry(n, requested=False) for n in (11, 9, 12, 8)]
+            >>> HeadStart().split(burst, 10, now=100.0, typical_load=0.05)
+            (2, 100.005)
+        """
+        if len(queued) < 2 or position is None or not self.may_stagger:
+            return len(queued), None
+        nearest = abs(queued[0].index - position)
+        count = next(
+            (n for n, entry in enumerate(queued) if abs(entry.index - position) > nearest),
+            len(queued),
+        )
+        until = None if count == len(queued) else self._hold(queued[:count], now, typical_load)
+        if until is None:
+            return len(queued), None
+        self.may_stagger = False
+        return count, until
 
     def _hold(self, loads: Sequence[Entry], now: float, typical_load: float | None) -> float | None:
         if typical_load is None or typical_load < MIN_HEAD_START_LOAD:

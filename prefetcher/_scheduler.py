@@ -23,6 +23,7 @@ from ._scheduling import (
     Request,
     Start,
     describe_wait,
+    earliest,
     loader_note,
     shared_future,
     take_futures,
@@ -91,7 +92,7 @@ class Scheduler:
         self._evict(protect=entry)
         prefetches, held_until = self._startable(now)
         starts.extend(prefetches)
-        return Request(entry, future, value, starts, _earliest(wake_at, held_until))
+        return Request(entry, future, value, starts, earliest(wake_at, held_until))
 
     def _ready_again(self, position: int, now: float) -> Request | None:
         """The last item asked for, asked for again and ready (a GUI repainting, say).
@@ -168,7 +169,7 @@ class Scheduler:
         stuck = self._give_up_stuck(now)
         retries = self._due_retries(now)
         prefetches, held_until = self._startable(now)
-        return stuck, retries + prefetches, _earliest(self._next_deadline(now), held_until)
+        return stuck, retries + prefetches, earliest(self._next_deadline(now), held_until)
 
     def close(self) -> tuple[bool, list[Future[Any]], list[Future[Any]]]:
         """Close: drop every entry.
@@ -259,32 +260,22 @@ class Scheduler:
     def _startable(self, now: float) -> tuple[list[Start], float | None]:
         """Start queued prefetches while workers are free (stuck loads count for none).
 
-        When several would start at once, those nearest to the consumer start first and the
-        others wait for their head start (returned: when to call back; ``None``: no need).
+        Of several, the nearest may start first, the others after a head start (see
+        :meth:`HeadStart.split`); returns the starts and when to call back (``None``: no need).
         """
         table = self._table
         if not table.has_queued() or self._head_start.holds(now):
             return [], None
-        starts: list[Start] = []
-        nearest: int | None = None
-        position = self._travel.position
-        while (
-            table.has_queued() and len(table.running) < self._max_workers and not self._stuck.full
-        ):
-            entry = table.first_queued()
-            distance = 0 if position is None else abs(entry.index - position)
-            if nearest is None:
-                nearest = distance
-            elif distance > nearest and self._head_start.may_stagger:
-                held_until = self._head_start.stagger(
-                    [start.entry for start in starts], now, self._load_times.typical
-                )
-                if held_until is not None:
-                    return starts, held_until
-                nearest = distance  # too short for a head start: start them all
+        free = 0 if self._stuck.full else self._max_workers - len(table.running)
+        queued = table.first_queued(free)
+        count, held_until = self._head_start.split(
+            queued, self._travel.position, now, self._load_times.typical
+        )
+        starts = []
+        for entry in queued[:count]:
             table.dequeue(entry)
             starts.append(self._begin(entry, now))
-        return starts, None
+        return starts, held_until
 
     def record(
         self, start: Start, submission: Future[Any] | None, value: Any, error: BaseException | None
@@ -341,7 +332,7 @@ class Scheduler:
             entry.retry_at = now + self._retry.delay(entry.attempt, self._rng)
             table.retrying[entry.index] = entry
             starts, held_until = self._startable_unless_closed(now)
-            return Outcome(wake_at=_earliest(entry.retry_at, held_until), starts=starts)
+            return Outcome(wake_at=earliest(entry.retry_at, held_until), starts=starts)
         if table.holds(entry):
             table.remove(entry)  # a failure is not kept: the next request loads again
         if isinstance(error, FileNotFoundError):
@@ -394,10 +385,3 @@ class Scheduler:
         retries = (entry.retry_at for entry in self._table.retrying.values())
         overdue = self._stuck.next_check(self._table.running.values(), now)
         return min([*retries, *([] if overdue is None else [overdue])], default=None)
-
-
-def _earliest(first: float | None, second: float | None) -> float | None:
-    """The earlier of two optional times."""
-    if first is None:
-        return second
-    return first if second is None else min(first, second)

@@ -17,6 +17,7 @@ __all__ = [
     "Request",
     "Start",
     "describe_wait",
+    "earliest",
     "loader_note",
     "running_since",
     "shared_future",
@@ -137,3 +138,15 @@ def take_futures(entries: Iterable[Entry]) -> list[Future[Any]]:
             futures.append(entry.future)
         entry.future = None
     return futures
+
+
+def earliest(first: float | None, second: float | None) -> float | None:
+    """The earlier of two optional times (``None``: no time).
+
+    Example:
+        >>> earliest(None, 2.0), earliest(3.0, 2.0), earliest(None, None)
+        (2.0, 2.0, None)
+    """
+    if first is None:
+        return second
+    return first if second is None else min(first, second)

@@ -122,16 +122,33 @@ def test_loads_shorter_than_the_minimum_get_no_head_start() -> None:
     assert not head_start.holds(now=100.0)
 
 
-def test_the_nearest_prefetches_of_a_burst_are_held_for_like_a_demand_load() -> None:
+def burst(*indices: int) -> list[Entry]:
+    """Prefetches about to start, nearest first."""
+    return [Entry(n, requested=False) for n in indices]
+
+
+def test_the_nearest_of_a_burst_start_first_and_hold_the_others_for_a_head_start() -> None:
     head_start = HeadStart()
-    until = head_start.stagger([running_demand()], now=100.0, typical_load=0.05)
-    assert until is not None
+    queued = burst(11, 9, 12, 8)
+    count, until = head_start.split(queued, 10, now=100.0, typical_load=0.05)
+    assert count == 2 and until == 100.0 + HEAD_START_SHARE * 0.05
+    for entry in queued[:count]:
+        entry.move_to(EntryState.RUNNING)
     assert head_start.holds(now=until - 1e-4)
 
 
-def test_a_burst_is_staggered_once_until_the_next_demand_load() -> None:
+def test_a_burst_at_a_single_distance_starts_whole() -> None:
+    assert HeadStart().split(burst(11, 9), 10, now=100.0, typical_load=0.05) == (2, None)
+
+
+def test_a_burst_of_loads_too_short_for_a_head_start_starts_whole() -> None:
+    split = HeadStart().split(burst(11, 12), 10, now=100.0, typical_load=MIN_HEAD_START_LOAD / 2)
+    assert split == (2, None)
+
+
+def test_a_burst_is_split_once_until_the_next_demand_load() -> None:
     head_start = HeadStart()
-    head_start.stagger([running_demand()], now=100.0, typical_load=0.05)
-    assert not head_start.may_stagger
-    head_start.give([running_demand()], now=100.1, typical_load=0.05)
-    assert head_start.may_stagger
+    head_start.split(burst(11, 12), 10, now=100.0, typical_load=0.05)
+    assert head_start.split(burst(12, 13), 11, now=100.1, typical_load=0.05) == (2, None)
+    head_start.give([running_demand()], now=100.2, typical_load=0.05)
+    assert head_start.split(burst(13, 14), 12, now=100.3, typical_load=0.05)[0] == 1
