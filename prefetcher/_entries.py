@@ -192,10 +192,6 @@ class EntryTable:
         """Put an entry that became QUEUED again at the head of the queue."""
         self._queue.insert(0, entry)
 
-    def pop_queued(self) -> Entry | None:
-        """The nearest queued prefetch, taken out of the queue, or ``None``."""
-        return self._queue.pop(0) if self._queue else None
-
     def first_queued(self, count: int) -> list[Entry]:
         """The ``count`` nearest queued prefetches (fewer if fewer are queued), left queued."""
         return self._queue[: max(0, count)]

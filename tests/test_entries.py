@@ -53,9 +53,7 @@ def test_queued_entries_leave_the_queue_with_the_table() -> None:
     for entry in entries:
         table.add(entry)
     table.remove(entries[0])
-    assert table.pop_queued() is entries[1]
-    assert table.pop_queued() is entries[2]
-    assert table.pop_queued() is None
+    assert table.first_queued(3) == entries[1:]
 
 
 def test_requeue_drops_queued_entries_outside_the_window() -> None:
@@ -68,7 +66,7 @@ def test_requeue_drops_queued_entries_outside_the_window() -> None:
     dropped = table.requeue([new, old[2]], keep={3, 9})
     assert dropped == old[:2]
     assert table.get(1) is None and table.get(3) is old[2]
-    assert [table.pop_queued(), table.pop_queued()] == [new, old[2]]
+    assert table.first_queued(2) == [new, old[2]]
 
 
 def test_the_least_recently_requested_entries_go_first_beyond_cache_size() -> None:
