@@ -89,22 +89,25 @@ def test_the_nearest_prefetch_of_a_burst_starts_a_head_start_before_the_farther_
     assert starts == []
 
 
-def test_the_farther_prefetches_of_a_burst_then_start_together() -> None:
-    plan, now = scheduler_that_knows_its_load_time(ahead=3)
+def jump_until_the_nearest_started(plan: Scheduler, now: float) -> float:
+    """Jump to 50, let its head start end (51 starts); return when the nearest's one ends."""
     head_start_ends = plan.request(50, None, False, now).wake_at
     assert head_start_ends is not None
     _, _, nearest_head_start_ends = plan.deadline(head_start_ends)
     assert nearest_head_start_ends is not None
+    return nearest_head_start_ends
+
+
+def test_the_farther_prefetches_of_a_burst_then_start_together() -> None:
+    plan, now = scheduler_that_knows_its_load_time(ahead=3)
+    nearest_head_start_ends = jump_until_the_nearest_started(plan, now)
     _, starts, _ = plan.deadline(nearest_head_start_ends)
     assert indices(starts) == [52, 53]
 
 
 def test_prefetches_held_back_once_are_not_held_again_for_requests_in_between() -> None:
     plan, now = scheduler_that_knows_its_load_time(ahead=3)
-    head_start_ends = plan.request(50, None, False, now).wake_at
-    assert head_start_ends is not None
-    _, _, nearest_head_start_ends = plan.deadline(head_start_ends)
-    assert nearest_head_start_ends is not None
+    nearest_head_start_ends = jump_until_the_nearest_started(plan, now)
     plan.request(51, None, False, nearest_head_start_ends - 1e-6)  # a step while they are held
     _, starts, _ = plan.deadline(nearest_head_start_ends)
     assert indices(starts) == [52, 53]  # every worker busy then
