@@ -8,9 +8,9 @@ The price is that a load still running at exit is cut off, which for a read is h
 
 from __future__ import annotations
 
+import queue
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Executor, Future
 from typing import Any
@@ -72,13 +72,18 @@ class DaemonThreadPool(Executor):
         if max_workers < 1:
             raise ValueError(f"max_workers must be >= 1, got {max_workers}")
         self._prefix = thread_name_prefix
-        # Guards every attribute below; held only for bookkeeping, never while a call runs.
+        # Idle threads block in get() of this queue, which is cheaper to wake than a Condition
+        # (one C lock, no waiter list). Besides calls it carries None: a nudge to the thread
+        # that takes it to look whether it should end. remove_worker() puts one, so there are
+        # never more threads beyond the limit than Nones in the queue; shutdown() one a thread.
+        self._queue: queue.SimpleQueue[_Call | None] = queue.SimpleQueue()
+        # Guards every attribute below; held only for bookkeeping, never while a call runs or a
+        # thread waits for one.
         self._lock = threading.Lock()
-        self._work_ready = threading.Condition(self._lock)
-        self._calls: deque[_Call] = deque()
         self._threads: set[threading.Thread] = set()
         self._limit = max_workers  # threads allowed: max_workers plus those stuck
-        self._idle = 0  # threads waiting for a call
+        self._queued = 0  # calls in the queue, not yet taken by a thread
+        self._idle = 0  # threads waiting in get(), or about to
         self._started = 0
         self._shutdown = False
 
@@ -88,9 +93,10 @@ class DaemonThreadPool(Executor):
         with self._lock:
             if self._shutdown:
                 raise RuntimeError("cannot schedule new futures after shutdown")
-            self._calls.append(_Call(future, fn, args, kwargs))
+            # Put under the lock, so that no call can follow the None of shutdown() in the queue.
+            self._queue.put(_Call(future, fn, args, kwargs))
+            self._queued += 1
             self._spawn_if_needed()
-            self._work_ready.notify()
         return future
 
     def add_worker(self) -> None:
@@ -103,20 +109,27 @@ class DaemonThreadPool(Executor):
         """Undo :meth:`add_worker` once the stuck call returned; a spare thread then ends."""
         with self._lock:
             self._limit -= 1
-            self._work_ready.notify_all()
+        self._queue.put(None)
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         """Stop taking calls; with ``cancel_futures``, cancel those not started yet.
 
         With ``wait``, wait for the threads to end (never for the calling thread itself).
         """
+        cancelled: list[_Call] = []
         with self._lock:
             self._shutdown = True
-            cancelled = list(self._calls) if cancel_futures else []
-            if cancel_futures:
-                self._calls.clear()
+            while cancel_futures:
+                try:
+                    call = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if call is not None:
+                    cancelled.append(call)
+                    self._queued -= 1
             threads = list(self._threads)
-            self._work_ready.notify_all()
+        for _ in threads:
+            self._queue.put(None)
         for call in cancelled:
             call.future.cancel()
             # Tell wait() and as_completed() too: a cancelled future only wakes them once this
@@ -137,29 +150,35 @@ class DaemonThreadPool(Executor):
         Started under the lock, so that shutdown() never sees a thread it cannot join yet; the
         new thread needs the lock only once it looks for work, after start() has returned.
         """
-        if self._idle >= len(self._calls) or len(self._threads) >= self._limit:
+        if self._idle >= self._queued or len(self._threads) >= self._limit:
             return
         self._started += 1
         thread = threading.Thread(
             target=self._work, name=f"{self._prefix}_{self._started}", daemon=True
         )
+        # Idle from the start: the call that made it counts on it, and so does the next submit.
+        self._idle += 1
         thread.start()
         self._threads.add(thread)
-
-    def _next_call(self) -> _Call | None:
-        """The next call to run, or ``None`` when this thread should end."""
-        me = threading.current_thread()
-        with self._lock:
-            while not self._calls:
-                if self._shutdown or len(self._threads) > self._limit:
-                    self._threads.discard(me)
-                    return None
-                self._idle += 1
-                self._work_ready.wait()
-                self._idle -= 1
-            return self._calls.popleft()
+        if self._shutdown:
+            self._queue.put(None)  # its own, after the calls it is to serve
 
     def _work(self) -> None:
-        while (call := self._next_call()) is not None:
-            call.run()
-            del call  # drop the result before waiting for the next call
+        me = threading.current_thread()
+        while True:
+            call = self._queue.get()
+            with self._lock:
+                if call is not None:
+                    self._queued -= 1
+                    self._idle -= 1
+                elif self._shutdown or len(self._threads) > self._limit:
+                    # After shutdown() a None follows every call in the queue: none is left
+                    # for this thread. A thread too many ends; the others serve what is queued.
+                    self._idle -= 1
+                    self._threads.discard(me)
+                    return
+            if call is not None:
+                call.run()
+                del call  # drop the result before waiting for the next call
+                with self._lock:
+                    self._idle += 1
