@@ -12,7 +12,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import Executor, Future
+from concurrent.futures import CancelledError, Executor, Future
 from functools import partial
 from typing import Any
 
@@ -129,11 +129,12 @@ class Dispatcher:
         # A Future runs its done-callbacks catching Exception only: whatever the item's load
         # or sizeof raised, KeyboardInterrupt included, is caught here and goes to its waiters.
         value: Any = None
-        error: BaseException | None = None
-        if submission.cancelled():
+        error: BaseException | None
+        try:
+            error = submission.exception(0)
+        except CancelledError:
             error = LoaderClosedError("the loader closed before the load ran")
         else:
-            error = submission.exception()
             if error is None:
                 value = submission.result()
                 if self._sizeof is not None:

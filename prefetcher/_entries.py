@@ -27,6 +27,10 @@ class EntryState(enum.Enum):
     #: The item is ready in memory.
     DONE = "ready"
 
+    # Members are compared by identity; hashing them so too keeps the check of every move
+    # (a dict and a set lookup, twice an item) in C instead of in Enum's Python __hash__.
+    __hash__ = object.__hash__
+
 
 # A failed or abandoned load leaves the table instead of taking a state of its own.
 _ALLOWED: dict[EntryState, frozenset[EntryState]] = {
