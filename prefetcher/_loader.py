@@ -24,7 +24,7 @@ from ._errors import LoaderClosedError
 from ._notes import set_loader_note
 from ._readahead import policy_for
 from ._retry import RetryPolicy
-from ._scheduler import Scheduler
+from ._scheduler import NOT_REPEATED, Scheduler
 from ._scheduling import Request, loader_note
 from ._sizeof import default_sizeof
 from ._stats import LoaderStats
@@ -205,6 +205,14 @@ class PrefetchingLoader(Generic[K, T]):
         """
         if timeout is not None:
             check_seconds("timeout", timeout)
+        scheduler = self._scheduler
+        if type(index) is int and index == scheduler.repeatable_index:  # the same item again
+            now = time.perf_counter()
+            with self._lock:
+                again = scheduler.repeat(index, now)
+            if again is not NOT_REPEATED:
+                repeated: T = again
+                return repeated
         entry, future, value, starts, wake_at = self._request(index, want_future=False)
         if starts:
             self._dispatcher.start(starts, then_wake_at=wake_at)

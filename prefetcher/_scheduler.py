@@ -32,7 +32,10 @@ from ._stats import Counters, LoaderStats
 from ._stuck import StuckLoads
 from ._window import ReadAheadWindow
 
-__all__ = ["Scheduler"]
+__all__ = ["NOT_REPEATED", "Scheduler"]
+
+#: What :meth:`Scheduler.repeat` returns for a request it cannot serve.
+NOT_REPEATED: Any = object()
 
 
 class Scheduler:
@@ -66,15 +69,17 @@ class Scheduler:
         self.counters = Counters()
         #: Set once by :meth:`close`; no load starts and nothing is kept afterwards.
         self.closed = False
+        # The entry of the last request, while :meth:`repeat` may serve it again; the table
+        # still holding it is checked there (it may be evicted or invalidated since).
+        self._repeatable: Entry | None = None
+        #: Its index, or ``None``: a hint a caller may read without the lock to skip
+        #: :meth:`repeat` for other indices (which decides under the lock).
+        self.repeatable_index: int | None = None
 
     # -- requests -------------------------------------------------------------------------------
 
     def request(self, position: int, length: int | None, want_future: bool, now: float) -> Request:
         """Account for a request for ``position``, plan the read-ahead; say what to do next."""
-        if position == self._travel.position and not want_future:
-            again = self._ready_again(position, now)
-            if again is not None:
-                return again
         self.counters.requests += 1
         self._travel = travel = next_travel(self._travel, position, length)
         entry, starts = self._entry_for(position, now)
@@ -92,28 +97,27 @@ class Scheduler:
         self._evict(protect=entry)
         prefetches, held_until = self._startable(now)
         starts.extend(prefetches)
+        # Asked for again, a ready item with nothing read behind it needs no planning: the
+        # window is as planned (a window read behind would lose that side).
+        repeatable = ready and behind == 0
+        self._repeatable = entry if repeatable else None
+        self.repeatable_index = position if repeatable else None
         return Request(entry, future, value, starts, earliest(wake_at, held_until))
 
-    def _ready_again(self, position: int, now: float) -> Request | None:
-        """The last item asked for, asked for again and ready (a GUI repainting, say).
+    def repeat(self, index: int, now: float) -> Any:
+        """The item of a request for the index asked for last, if that needs no planning.
 
-        Nothing to plan, start or evict: the window is as planned. ``None`` when the item is
-        not ready, or the window would change shape (a policy that read behind the last
-        request reads nothing behind a repeated one).
+        That is a ready item, asked for again with nothing read behind it since (a GUI
+        repainting, say): nothing to plan, start or evict. Returns :data:`NOT_REPEATED` for any
+        other request, which then goes through :meth:`request`.
         """
-        entry = self._table.get(position)
-        policy = self._policy
-        if (
-            entry is None
-            or entry.state is not EntryState.DONE
-            or not self._window.has_shape(policy.window, 0)
-        ):
-            return None
+        entry = self._repeatable
+        if entry is None or index != entry.index or self.closed or not self._table.holds(entry):
+            return NOT_REPEATED
         self.counters.requests += 1
         self.counters.hits += 1
-        self._table.touch(entry)
-        policy.on_request(0, True, now)
-        return Request(entry, None, entry.value, [], None)
+        self._policy.on_request(0, True, now)
+        return entry.value
 
     def waited(self, seconds: float, ended: float) -> None:
         """Account for a caller that waited ``seconds`` for its item, until ``ended``."""

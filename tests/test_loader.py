@@ -107,6 +107,40 @@ def test_a_repeated_get_of_a_ready_item_counts_as_a_request_and_a_hit(load: Reco
         assert after.loads_started == before.loads_started
 
 
+def test_a_repeated_get_of_an_item_invalidated_in_between_loads_it_again(
+    load: RecordingLoad,
+) -> None:
+    with PrefetchingLoader(load, KEYS, ahead=0) as loader:
+        loader.get(3)
+        loader.get(3)
+        loader.invalidate(3)
+        loader.get(3)
+        assert load.count("3.png") == 2
+
+
+def test_a_repeated_get_of_an_item_too_large_to_keep_loads_it_again() -> None:
+    load = RecordingLoad()
+    with PrefetchingLoader(load, KEYS, ahead=0, max_bytes=10, sizeof=lambda item: 100) as loader:
+        loader.get(4)
+        loader.get(4)
+        assert load.count("4.png") == 2
+
+
+def test_a_repeated_get_after_close_raises() -> None:
+    loader = PrefetchingLoader(str.upper, ["a", "b"], ahead=0)
+    assert loader.get(1) == "B"
+    loader.close()
+    with pytest.raises(LoaderClosedError):
+        loader.get(1)
+
+
+def test_a_repeated_get_with_a_bool_for_the_index_is_refused_as_before() -> None:
+    with PrefetchingLoader(str.upper, ["a", "b"], ahead=0) as loader:
+        loader.get(1)
+        with pytest.raises(TypeError, match="integer"):
+            loader.get(True)
+
+
 def test_many_threads_asking_for_a_loading_item_cause_one_load(load: RecordingLoad) -> None:
     gate = load.gate("7.png")
     threads = 8
