@@ -156,9 +156,10 @@ class DaemonThreadPool(Executor):
         thread = threading.Thread(
             target=self._work, name=f"{self._prefix}_{self._started}", daemon=True
         )
-        # Idle from the start: the call that made it counts on it, and so does the next submit.
-        self._idle += 1
         thread.start()
+        # Idle from the start: the call that made it counts on it, and so does the next submit.
+        # (It cannot take a call before this: that needs the lock, held here.)
+        self._idle += 1
         self._threads.add(thread)
         if self._shutdown:
             self._queue.put(None)  # its own, after the calls it is to serve
