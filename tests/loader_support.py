@@ -100,8 +100,9 @@ class RecordingExecutor(Executor):
         self._pool.shutdown(wait=wait, cancel_futures=cancel_futures)
 
 
-def loader_threads() -> list[threading.Thread]:
-    return [t for t in threading.enumerate() if t.name.startswith("prefetcher")]
+def loader_threads(prefix: str = "prefetcher") -> list[threading.Thread]:
+    """The live threads whose name starts with ``prefix`` (by default, every loader's)."""
+    return [t for t in threading.enumerate() if t.name.startswith(prefix)]
 
 
 class OwnerRecordingLock:
