@@ -144,7 +144,15 @@ def open_pages(
         max_bytes=1,
         **_fetch_options(options, remote=bool(keys) and is_url(str(keys[0].path))),
     )
-    return ImageSequence(stage, AsIs(), reader=load, opened_with=opened_with, **options)
+    # The fetch stage's load is the whole work: nothing of it to overlap with a neighbour's.
+    return ImageSequence(
+        stage,
+        AsIs(),
+        reader=load,
+        opened_with=opened_with,
+        demand_reads_first=False,
+        **options,
+    )
 
 
 def _fetch_options(options: dict[str, Any], *, remote: bool) -> dict[str, Any]:

@@ -344,6 +344,25 @@ class PrefetchingLoader(Generic[K, T]):
 
     # -- under the lock: the scheduler decides -------------------------------------------------
 
+    def _hold_prefetches_for_whole_demand_loads(self, until_released: bool = False) -> None:
+        """Hold prefetches for a demand load's whole load, or until :meth:`_stage_done` (with
+        ``until_released``, until then only).
+
+        For a stage of a tiered loader, whose loads are reads that compete for the link.
+        """
+        with self._lock:
+            self._scheduler.hold_prefetches_for_whole_demand_loads(until_released)
+
+    def _stage_done(self, index: int) -> None:
+        """The part of the load of ``index`` that had to go first is done (the decode stage's
+        read), or a later stage is done with item ``index`` (the fetch stage's bytes, decoded):
+        the prefetches it held back may start. Called by the tiered loader, in a worker."""
+        now = time.perf_counter()
+        with self._lock:
+            starts, wake_at = self._scheduler.stage_done(index, now)
+        if starts or wake_at is not None:
+            self._dispatcher.start(starts, then_wake_at=wake_at)
+
     def _length(self) -> int | None:
         # len() of a caller's sequence is caller code: called without the lock.
         return None if self._keys is None else len(self._keys)

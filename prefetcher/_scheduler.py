@@ -82,8 +82,15 @@ class Scheduler:
         """Account for a request for ``position``, plan the read-ahead; say what to do next."""
         self.counters.requests += 1
         self._travel = travel = next_travel(self._travel, position, length)
+        misses = self.counters.misses
         entry, starts = self._entry_for(position, now)
-        wake_at = self._head_start.give([entry], now, self._load_times.typical) if starts else None
+        # A miss is a landing: the item was not in the read-ahead window.
+        landing = self.counters.misses != misses
+        wake_at = (
+            self._head_start.give([entry], now, self._load_times.typical, landing)
+            if starts
+            else None
+        )
         ready = entry.state is EntryState.DONE
         value = entry.value if ready else None
         future = self._future_of(entry) if want_future or not ready else None
@@ -118,6 +125,24 @@ class Scheduler:
         self.counters.hits += 1
         self._policy.on_request(0, True, now)
         return entry.value
+
+    def hold_prefetches_for_whole_demand_loads(self, until_released: bool) -> None:
+        """From now on, prefetches wait for a landing's whole load (a demand load of an item not
+        in the window), or its :meth:`stage_done` (with ``until_released``, for that only).
+
+        For a loader whose loads compete for the link and the CPU: see :class:`HeadStart`.
+        """
+        self._head_start = HeadStart(whole_load=True, until_released=until_released)
+
+    def stage_done(self, position: int, now: float) -> tuple[list[Start], float | None]:
+        """The part of the load of ``position`` that had to go first is done.
+
+        If that load held the prefetches (a demand load's head start), they may start now:
+        returns the starts and when to call back, as :meth:`deadline` does.
+        """
+        if self.closed or not self._head_start.release(position):
+            return [], None
+        return self._startable(now)
 
     def waited(self, seconds: float, ended: float) -> None:
         """Account for a caller that waited ``seconds`` for its item, until ``ended``."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import weakref
 from collections.abc import Callable, Sequence
 from typing import Any, Generic, TypeVar, cast, overload
 
@@ -71,13 +72,26 @@ class _Decode(Generic[B, T]):
 
     fetch: PrefetchingLoader[Any, B]
     decode: Callable[[B, Any], T]
+    #: The decode stage's ``_stage_done``, told once item ``n``'s bytes are in (weakly: the
+    #: stage holds this load); the fetch stage's is told once they are decoded. ``None`` to tell
+    #: neither.
+    fetched: weakref.WeakMethod[Callable[[int], None]] | None
 
     def __call__(self, item: _Item | int) -> T:
         # An open-ended loader calls load(n): the key is the position.
         index, key = (item.index, item.key) if isinstance(item, _Item) else (item, item)
         # get(), not a private peek: the fetch stage sees the front of the decode stage's window
         # move one item per step, so its own read-ahead runs that much further ahead.
-        return self.decode(self.fetch.get(index), key)
+        data = self.fetch.get(index)
+        if self.fetched is None:
+            return self.decode(data, key)
+        decode_stage_done = self.fetched()
+        if decode_stage_done is not None:
+            decode_stage_done(index)  # the decode stage's neighbours of item n may be read now
+        try:
+            return self.decode(data, key)
+        finally:
+            self.fetch._stage_done(index)  # and the fetch stage's read-ahead
 
 
 class _Items(Sequence[_Item]):
@@ -116,6 +130,16 @@ class TieredLoader(PrefetchingLoader[K, T]):
         fetch: The first stage. The tiered loader owns it from now on and closes it.
         decode: Called in a decode worker as ``decode(item, key)`` with the fetch stage's item
             ``n`` and ``fetch.keys[n]`` (``n`` for an open-ended fetch loader).
+        demand_reads_first: Whether the read of a landing goes alone (the default): a
+            requested item that was not in the read-ahead window, after a jump say. While it
+            runs, neither stage starts a prefetch; its nearest neighbours' reads start once its
+            bytes are in, the decode stage's other prefetches and the fetch stage's own
+            read-ahead once it is decoded. Then the reads around the landing do not compete
+            with its own for the link and the CPU, and the next step's run while it is
+            decoded. Each hold lasts at most twice as long as a load typically takes (and
+            0.5 s); a requested item within the window keeps the short head start of any
+            loader. ``False`` when the fetch stage's load does all the work (it decodes too),
+            so that nothing is left to overlap.
         **options: Passed to :class:`PrefetchingLoader` for the decode stage (``cache_size``,
             ``ahead``, ``max_workers``, ``max_bytes``, ``load_timeout``, ``retries`` ...; its
             ``executor`` must run threads, since its loads call ``fetch.get``).
@@ -136,6 +160,8 @@ class TieredLoader(PrefetchingLoader[K, T]):
         self,
         fetch: PrefetchingLoader[K, Any],
         decode: Callable[[Any, K], T],
+        *,
+        demand_reads_first: bool = True,
         **options: Any,
     ) -> None:
         if not isinstance(fetch, PrefetchingLoader):
@@ -145,14 +171,19 @@ class TieredLoader(PrefetchingLoader[K, T]):
         keys = fetch.keys
         self._fetch = fetch
         try:
+            stage_done: Callable[[int], None] = self._stage_done
+            fetched = weakref.WeakMethod(stage_done) if demand_reads_first else None
             super().__init__(
-                cast("Callable[[K], T]", _Decode(fetch, decode)),
+                cast("Callable[[K], T]", _Decode(fetch, decode, fetched)),
                 None if keys is None else cast("Sequence[K]", _Items(keys)),
                 **options,
             )
         except BaseException:
             fetch.close(wait=False)
             raise
+        if demand_reads_first:
+            fetch._hold_prefetches_for_whole_demand_loads(until_released=True)
+            self._hold_prefetches_for_whole_demand_loads()
 
     @property
     def fetch_stage(self) -> PrefetchingLoader[K, Any]:

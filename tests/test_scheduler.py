@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+from prefetcher._head_start import MAX_HEAD_START
 from prefetcher._readahead import FixedReadAhead
 from prefetcher._retry import RetryPolicy
 from prefetcher._scheduler import Scheduler
@@ -111,3 +112,40 @@ def test_prefetches_held_back_once_are_not_held_again_for_requests_in_between() 
     plan.request(51, None, False, nearest_head_start_ends - 1e-6)  # a step while they are held
     _, starts, _ = plan.deadline(nearest_head_start_ends)
     assert indices(starts) == [52, 53]  # every worker busy then
+
+
+def test_held_for_whole_demand_loads_prefetches_wait_as_long_as_a_typical_load() -> None:
+    plan, now = scheduler_that_knows_its_load_time(ahead=2)
+    plan.hold_prefetches_for_whole_demand_loads(until_released=False)
+    decided = plan.request(50, None, False, now)
+    assert indices(decided.starts) == [50]
+    assert decided.wake_at is not None and decided.wake_at - now >= 0.05 * 0.9  # a whole load
+    _, starts, _ = plan.deadline(now + 0.02)  # a short head start would be over by now
+    assert starts == []
+
+
+def test_a_stage_done_of_the_demand_load_starts_the_prefetches_it_held() -> None:
+    plan, now = scheduler_that_knows_its_load_time(ahead=2)
+    plan.hold_prefetches_for_whole_demand_loads(until_released=False)
+    plan.request(50, None, False, now)
+    starts, _ = plan.stage_done(50, now + 0.001)
+    assert indices(starts) == [51]  # the nearest first, as after any head start
+
+
+def test_a_stage_done_of_another_load_starts_nothing() -> None:
+    plan, now = scheduler_that_knows_its_load_time(ahead=2)
+    plan.hold_prefetches_for_whole_demand_loads(until_released=False)
+    plan.request(50, None, False, now)
+    assert plan.stage_done(7, now + 0.001) == ([], None)
+
+
+def test_held_for_whole_demand_loads_a_queued_item_asked_for_gets_the_short_head_start() -> None:
+    plan = scheduler(max_workers=1, ahead=3)
+    plan.hold_prefetches_for_whole_demand_loads(until_released=False)
+    # One worker: item 0 loads (in 50 ms), items 1, 2 and 3 wait in the queue.
+    (first,) = plan.request(0, None, False, time.perf_counter() - 0.05).starts
+    plan.record(first, None, "item 0", None)  # item 1 starts in its place
+    now = time.perf_counter()
+    decided = plan.request(2, None, False, now)  # within the window: not a landing
+    assert indices(decided.starts) == [2]
+    assert decided.wake_at is not None and decided.wake_at - now <= MAX_HEAD_START
