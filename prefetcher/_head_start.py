@@ -25,10 +25,10 @@ from ._entries import Entry, EntryState
 
 __all__ = [
     "HEAD_START_SHARE",
+    "LANDING_HOLD_SHARE",
     "MAX_HEAD_START",
-    "MAX_WHOLE_LOAD_HEAD_START",
+    "MAX_LANDING_HOLD",
     "MIN_HEAD_START_LOAD",
-    "WHOLE_LOAD_HEAD_START_SHARE",
     "HeadStart",
 ]
 
@@ -39,20 +39,20 @@ MAX_HEAD_START = 0.010
 #: Loads typically shorter than this (seconds) get no head start: waking a thread to start the
 #: prefetches later would cost about as much as the head start could win.
 MIN_HEAD_START_LOAD = 0.002
-#: The longest hold of a landing that holds the prefetches for its whole load
-#: (``HeadStart(whole_load=True)``), as a share of the typical load time: more than one, since
-#: the low quantile that is the typical load time is shorter than most loads.
-WHOLE_LOAD_HEAD_START_SHARE = 2.0
+#: The longest hold of the prefetches for a landing (``HeadStart(hold_landings=True)``), as a
+#: share of the typical load time: more than one, since the low quantile that is the typical load
+#: time is shorter than most loads.
+LANDING_HOLD_SHARE = 2.0
 #: Its longest, in seconds: a read that hangs holds the prefetches no longer.
-MAX_WHOLE_LOAD_HEAD_START = 0.5
+MAX_LANDING_HOLD = 0.5
 
 
 class HeadStart:
     """Whether prefetches must still wait for the loads given a head start.
 
-    Times are ``perf_counter()`` seconds. With ``whole_load``, a landing's hold lasts until it
-    is done, or :meth:`release` ends it sooner, but at most :data:`WHOLE_LOAD_HEAD_START_SHARE`
-    times a typical load (and :data:`MAX_WHOLE_LOAD_HEAD_START`); once released, the farther
+    Times are ``perf_counter()`` seconds. With ``hold_landings``, a landing's hold lasts until it
+    is done, or :meth:`release` ends it sooner, but at most :data:`LANDING_HOLD_SHARE`
+    times a typical load (and :data:`MAX_LANDING_HOLD`); once released, the farther
     prefetches of the burst that follows wait for the landing's end (the nearest go at once).
     With ``until_released`` too, the landing's end does not end its hold, only :meth:`release`
     (or the time) does: for a stage whose item is not done with once loaded (a later stage
@@ -67,8 +67,8 @@ class HeadStart:
         False
     """
 
-    def __init__(self, *, whole_load: bool = False, until_released: bool = False) -> None:
-        self._whole_load = whole_load
+    def __init__(self, *, hold_landings: bool = False, until_released: bool = False) -> None:
+        self._hold_landings = hold_landings
         self._until_released = until_released
         # Until when the head start runs, and the loads it is for; prefetches wait until then,
         # or until none of those loads is running any more (for a landing's hold with
@@ -76,7 +76,7 @@ class HeadStart:
         self._until = 0.0
         self._loads: Sequence[Entry] = ()
         self._ends_with_loads = True
-        # Whether the hold in force is a landing's (whole_load only).
+        # Whether the hold in force is a landing's (hold_landings only).
         self._landing = False
         # The landing release() let go while it still runs: the farther prefetches of the next
         # burst wait for it. None when there is none.
@@ -99,11 +99,9 @@ class HeadStart:
         ``landing``: the loads are of items that were not in the read-ahead window.
         """
         self.may_stagger = True
-        if self._whole_load and landing:
+        if self._hold_landings and landing:
             self._released = None
-            until = self._hold(
-                loads, now, typical_load, WHOLE_LOAD_HEAD_START_SHARE, MAX_WHOLE_LOAD_HEAD_START
-            )
+            until = self._hold(loads, now, typical_load, LANDING_HOLD_SHARE, MAX_LANDING_HOLD)
             if until is not None:
                 self._landing = True
                 self._ends_with_loads = not self._until_released
@@ -161,8 +159,8 @@ class HeadStart:
                 [released],
                 now,
                 typical_load,
-                WHOLE_LOAD_HEAD_START_SHARE,
-                MAX_WHOLE_LOAD_HEAD_START,
+                LANDING_HOLD_SHARE,
+                MAX_LANDING_HOLD,
             )
         else:
             until = self._hold(queued[:count], now, typical_load, HEAD_START_SHARE, MAX_HEAD_START)

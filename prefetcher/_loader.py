@@ -344,14 +344,14 @@ class PrefetchingLoader(Generic[K, T]):
 
     # -- under the lock: the scheduler decides -------------------------------------------------
 
-    def _hold_prefetches_for_whole_demand_loads(self, until_released: bool = False) -> None:
-        """Hold prefetches for a demand load's whole load, or until :meth:`_stage_done` (with
-        ``until_released``, until then only).
+    def _hold_prefetches_for_landings(self, until_released: bool = False) -> None:
+        """Hold prefetches for a landing's whole load (a requested item not in the window), or
+        until :meth:`_stage_done` (with ``until_released``, until then only).
 
         For a stage of a tiered loader, whose loads are reads that compete for the link.
         """
         with self._lock:
-            self._scheduler.hold_prefetches_for_whole_demand_loads(until_released)
+            self._scheduler.hold_prefetches_for_landings(until_released)
 
     def _stage_done(self, index: int) -> None:
         """The part of the load of ``index`` that had to go first is done (the decode stage's

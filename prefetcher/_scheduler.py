@@ -126,13 +126,13 @@ class Scheduler:
         self._policy.on_request(0, True, now)
         return entry.value
 
-    def hold_prefetches_for_whole_demand_loads(self, until_released: bool) -> None:
+    def hold_prefetches_for_landings(self, until_released: bool) -> None:
         """From now on, prefetches wait for a landing's whole load (a demand load of an item not
         in the window), or its :meth:`stage_done` (with ``until_released``, for that only).
 
         For a loader whose loads compete for the link and the CPU: see :class:`HeadStart`.
         """
-        self._head_start = HeadStart(whole_load=True, until_released=until_released)
+        self._head_start = HeadStart(hold_landings=True, until_released=until_released)
 
     def stage_done(self, position: int, now: float) -> tuple[list[Start], float | None]:
         """The part of the load of ``position`` that had to go first is done.

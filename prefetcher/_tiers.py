@@ -182,8 +182,8 @@ class TieredLoader(PrefetchingLoader[K, T]):
             fetch.close(wait=False)
             raise
         if demand_reads_first:
-            fetch._hold_prefetches_for_whole_demand_loads(until_released=True)
-            self._hold_prefetches_for_whole_demand_loads()
+            fetch._hold_prefetches_for_landings(until_released=True)
+            self._hold_prefetches_for_landings()
 
     @property
     def fetch_stage(self) -> PrefetchingLoader[K, Any]:

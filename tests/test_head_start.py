@@ -1,4 +1,4 @@
-"""A demand load, and the nearest prefetches of a burst, reach the share before the others."""
+"""A demand load, the nearest prefetches of a burst, and in a chain a landing's read, go first."""
 
 from __future__ import annotations
 
@@ -14,10 +14,10 @@ from prefetcher import PrefetchingLoader, chain
 from prefetcher._entries import Entry, EntryState
 from prefetcher._head_start import (
     HEAD_START_SHARE,
+    LANDING_HOLD_SHARE,
     MAX_HEAD_START,
-    MAX_WHOLE_LOAD_HEAD_START,
+    MAX_LANDING_HOLD,
     MIN_HEAD_START_LOAD,
-    WHOLE_LOAD_HEAD_START_SHARE,
     HeadStart,
 )
 
@@ -161,12 +161,12 @@ def test_a_burst_is_split_once_until_the_next_demand_load() -> None:
     assert head_start.split(burst(13, 14), 12, now=100.3, typical_load=0.05)[0] == 1
 
 
-def test_a_landings_whole_load_hold_outlasts_a_typical_load_up_to_its_cap() -> None:
-    for typical_load in (0.05, 10 * MAX_WHOLE_LOAD_HEAD_START):
-        until = HeadStart(whole_load=True).give(
+def test_a_landings_hold_outlasts_a_typical_load_up_to_its_cap() -> None:
+    for typical_load in (0.05, 10 * MAX_LANDING_HOLD):
+        until = HeadStart(hold_landings=True).give(
             [Entry(7, requested=True)], 100.0, typical_load, landing=True
         )
-        expected = min(WHOLE_LOAD_HEAD_START_SHARE * typical_load, MAX_WHOLE_LOAD_HEAD_START)
+        expected = min(LANDING_HOLD_SHARE * typical_load, MAX_LANDING_HOLD)
         assert until == 100.0 + expected
 
 
@@ -177,19 +177,19 @@ def running(index: int) -> Entry:
 
 
 def test_a_demand_load_within_the_window_gets_the_short_head_start() -> None:
-    until = HeadStart(whole_load=True).give([running(7)], 100.0, 0.05, landing=False)
+    until = HeadStart(hold_landings=True).give([running(7)], 100.0, 0.05, landing=False)
     assert until == 100.0 + min(HEAD_START_SHARE * 0.05, MAX_HEAD_START)
 
 
 def test_a_demand_load_within_the_window_leaves_a_landings_hold_in_force() -> None:
-    head_start = HeadStart(whole_load=True)
+    head_start = HeadStart(hold_landings=True)
     head_start.give([running(7)], now=100.0, typical_load=0.05, landing=True)
     assert head_start.give([running(8)], now=100.001, typical_load=0.05) is None
     assert head_start.holds(now=100.05)
 
 
 def test_release_ends_the_head_start_of_its_load() -> None:
-    head_start = HeadStart(whole_load=True)
+    head_start = HeadStart(hold_landings=True)
     head_start.give([running(7)], now=100.0, typical_load=0.05, landing=True)
     assert head_start.holds(now=100.001)
     assert head_start.release(7)
@@ -197,7 +197,7 @@ def test_release_ends_the_head_start_of_its_load() -> None:
 
 
 def test_release_of_another_load_keeps_the_head_start() -> None:
-    head_start = HeadStart(whole_load=True)
+    head_start = HeadStart(hold_landings=True)
     head_start.give([running(7)], now=100.0, typical_load=0.05, landing=True)
     assert not head_start.release(8)
     assert head_start.holds(now=100.001)
@@ -206,7 +206,7 @@ def test_release_of_another_load_keeps_the_head_start() -> None:
 def test_after_a_release_the_farther_prefetches_of_a_burst_wait_for_the_released_loads_end() -> (
     None
 ):
-    head_start, load = HeadStart(whole_load=True), running(7)
+    head_start, load = HeadStart(hold_landings=True), running(7)
     head_start.give([load], now=100.0, typical_load=0.05, landing=True)
     head_start.release(7)
     burst = [Entry(n, requested=False) for n in (8, 6, 9, 5)]
@@ -218,7 +218,7 @@ def test_after_a_release_the_farther_prefetches_of_a_burst_wait_for_the_released
 
 
 def test_until_released_a_landings_hold_outlasts_its_load() -> None:
-    head_start, load = HeadStart(whole_load=True, until_released=True), running(7)
+    head_start, load = HeadStart(hold_landings=True, until_released=True), running(7)
     head_start.give([load], now=100.0, typical_load=0.05, landing=True)
     load.move_to(EntryState.DONE)
     assert head_start.holds(now=100.001)

@@ -114,9 +114,9 @@ def test_prefetches_held_back_once_are_not_held_again_for_requests_in_between() 
     assert indices(starts) == [52, 53]  # every worker busy then
 
 
-def test_held_for_whole_demand_loads_prefetches_wait_as_long_as_a_typical_load() -> None:
+def test_holding_landings_a_jumps_prefetches_wait_at_least_a_typical_load() -> None:
     plan, now = scheduler_that_knows_its_load_time(ahead=2)
-    plan.hold_prefetches_for_whole_demand_loads(until_released=False)
+    plan.hold_prefetches_for_landings(until_released=False)
     decided = plan.request(50, None, False, now)
     assert indices(decided.starts) == [50]
     assert decided.wake_at is not None and decided.wake_at - now >= 0.05 * 0.9  # a whole load
@@ -124,9 +124,9 @@ def test_held_for_whole_demand_loads_prefetches_wait_as_long_as_a_typical_load()
     assert starts == []
 
 
-def test_a_stage_done_of_the_demand_load_starts_the_prefetches_it_held() -> None:
+def test_a_stage_done_of_the_landing_starts_the_prefetches_it_held() -> None:
     plan, now = scheduler_that_knows_its_load_time(ahead=2)
-    plan.hold_prefetches_for_whole_demand_loads(until_released=False)
+    plan.hold_prefetches_for_landings(until_released=False)
     plan.request(50, None, False, now)
     starts, _ = plan.stage_done(50, now + 0.001)
     assert indices(starts) == [51]  # the nearest first, as after any head start
@@ -134,14 +134,14 @@ def test_a_stage_done_of_the_demand_load_starts_the_prefetches_it_held() -> None
 
 def test_a_stage_done_of_another_load_starts_nothing() -> None:
     plan, now = scheduler_that_knows_its_load_time(ahead=2)
-    plan.hold_prefetches_for_whole_demand_loads(until_released=False)
+    plan.hold_prefetches_for_landings(until_released=False)
     plan.request(50, None, False, now)
     assert plan.stage_done(7, now + 0.001) == ([], None)
 
 
-def test_held_for_whole_demand_loads_a_queued_item_asked_for_gets_the_short_head_start() -> None:
+def test_holding_landings_a_queued_item_asked_for_gets_the_short_head_start() -> None:
     plan = scheduler(max_workers=1, ahead=3)
-    plan.hold_prefetches_for_whole_demand_loads(until_released=False)
+    plan.hold_prefetches_for_landings(until_released=False)
     # One worker: item 0 loads (in 50 ms), items 1, 2 and 3 wait in the queue.
     (first,) = plan.request(0, None, False, time.perf_counter() - 0.05).starts
     plan.record(first, None, "item 0", None)  # item 1 starts in its place
