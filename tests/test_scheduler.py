@@ -129,7 +129,7 @@ def test_a_stage_done_of_the_landing_starts_the_prefetches_it_held() -> None:
     plan.hold_prefetches_for_landings(until_released=False)
     plan.request(50, None, False, now)
     starts, _ = plan.stage_done(50, now + 0.001)
-    assert indices(starts) == [51]  # the nearest first, as after any head start
+    assert indices(starts) == [51]  # the nearest; the farther wait for the landing to end
 
 
 def test_a_stage_done_of_another_load_starts_nothing() -> None:
