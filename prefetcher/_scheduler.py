@@ -82,12 +82,10 @@ class Scheduler:
         """Account for a request for ``position``, plan the read-ahead; say what to do next."""
         self.counters.requests += 1
         self._travel = travel = next_travel(self._travel, position, length)
-        misses = self.counters.misses
-        entry, starts = self._entry_for(position, now)
         # A miss is a landing: the item was not in the read-ahead window.
-        landing = self.counters.misses != misses
+        entry, starts, missed = self._entry_for(position, now)
         wake_at = (
-            self._head_start.give([entry], now, self._load_times.typical, landing)
+            self._head_start.give([entry], now, self._load_times.typical, landing=missed)
             if starts
             else None
         )
@@ -226,8 +224,9 @@ class Scheduler:
 
     # -- the decisions behind them --------------------------------------------------------------
 
-    def _entry_for(self, position: int, now: float) -> tuple[Entry, list[Start]]:
-        """The entry a request for ``position`` is served from, and the load it must start."""
+    def _entry_for(self, position: int, now: float) -> tuple[Entry, list[Start], bool]:
+        """The entry a request for ``position`` is served from, the load it must start, and
+        whether it is a miss (a new entry)."""
         table = self._table
         entry = table.get(position)
         if entry is None:
@@ -242,7 +241,7 @@ class Scheduler:
             entry = Entry(position, requested=True)
             start = self._begin(entry, now)  # a demand load goes to the executor first
             table.add(entry)
-            return entry, [start]
+            return entry, [start], True
         self.counters.hits += entry.state is EntryState.DONE
         self.counters.waits += entry.state is not EntryState.DONE
         table.touch(entry)
@@ -251,8 +250,8 @@ class Scheduler:
             self._stuck.refuse_if_full(position)
             if entry.state is EntryState.QUEUED:
                 table.dequeue(entry)
-            return entry, [self._begin(entry, now)]
-        return entry, []
+            return entry, [self._begin(entry, now)], False
+        return entry, [], False
 
     def _future_of(self, entry: Entry) -> Future[Any]:
         if entry.future is None:
