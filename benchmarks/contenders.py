@@ -17,7 +17,7 @@ import os
 import threading
 import time
 import zlib
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -28,6 +28,7 @@ from prefetcher import SimulatedShare
 
 __all__ = [
     "CONTENDERS",
+    "KNOWS_THE_ORDER",
     "LABELS",
     "NotAvailable",
     "Run",
@@ -413,6 +414,32 @@ def torch_dataloader(run: Run, order: Sequence[int]) -> None:
     run.external_reads += counter.value
 
 
+# --- a bare sliding window, given the order -----------------------------------------------------
+
+
+def bare_window(run: Run, order: Sequence[int]) -> None:
+    """A ``ThreadPoolExecutor`` sliding window over the whole order, given up front.
+
+    ``fixed_ahead`` loads are submitted ahead of the request; each request takes the result of
+    the oldest, then submits the next item of the order. No cache, no index, no direction: it
+    knows the order in advance, as torch's ``DataLoader`` does here, so on viewer and random
+    orders it has knowledge no other contender has. On forward and backward it is the floor of a
+    prefetcher built on a Python thread pool: what the threads, the futures and the GIL cost on
+    this machine, with nothing decided.
+    """
+    depth = run.settings.fixed_ahead
+    with ThreadPoolExecutor(max_workers=depth + 1) as pool:
+        pending = deque(pool.submit(run.load_index, n) for n in order[: depth + 1])
+        for position, n in enumerate(order):
+            item = pending.popleft().result()
+            following = position + depth + 1
+            if following < len(order):
+                pending.append(pool.submit(run.load_index, order[following]))
+            run.consume(n, item)
+        run.finish()
+        # Leaving the with-block waits for the loads still running, so all reads are counted.
+
+
 # --- prefetcher -------------------------------------------------------------------------------
 
 
@@ -467,10 +494,15 @@ CONTENDERS: dict[str, Contender] = {
     "seed3": seed_pool,
     "seqtools": seqtools_prefetch,
     "torch": torch_dataloader,
+    "window": bare_window,
     "ahead1": prefetcher_ahead_1,
     "aheadN": prefetcher_ahead_fixed,
     "auto": prefetcher_ahead_auto,
 }
+
+#: The contenders given the whole request order up front, which a reader asked for one item at a
+#: time cannot know: compared with the others on forward and backward only.
+KNOWS_THE_ORDER = frozenset({"torch", "window"})
 
 #: How each contender is named in tables and charts ({N} is the fixed read-ahead).
 LABELS: dict[str, str] = {
@@ -480,6 +512,7 @@ LABELS: dict[str, str] = {
     "seed3": "seed 3: ThreadPoolExecutor",
     "seqtools": "seqtools prefetch+add_cache",
     "torch": "torch DataLoader",
+    "window": "bare window of {N} (order known)",
     "ahead1": "prefetcher ahead=1",
     "aheadN": "prefetcher ahead={N}",
     "auto": "prefetcher ahead=auto",

@@ -545,6 +545,14 @@ def bound_targets(
                 )
                 if workload is not None:
                     lines += time_over_bound(r, workload)
+        window = by.get((pattern, "window"))
+        if window:
+            lines.append(
+                f"{pattern}: for comparison, the bare window (order known, nothing decided) "
+                f"{window['x_bound']:.3f}x lower bound"
+            )
+            if workload is not None:
+                lines += time_over_bound(window, workload)
     return lines
 
 
@@ -603,7 +611,7 @@ def targets(
     by = by_pair(results)
     lines = bound_targets(by, ("forward", "backward"), 1.03, workload)
     lines += viewer_targets(by, 1.10, 1.35)
-    viewer = [r for (p, c), r in by.items() if p == "viewer" and c != "torch"]
+    viewer = [r for (p, c), r in by.items() if p == "viewer" and c not in cts.KNOWS_THE_ORDER]
     if viewer and ("viewer", "auto") in by:
         best = min(viewer, key=lambda r: r["median_seconds"])
         lines.append(

@@ -108,6 +108,10 @@ ELSEWHERE = {
     "python benchmarks/run.py --chart docs/benchmarks.png --waits-chart docs/waits.png": (
         "tests/test_benchmarks_smoke.py (--quick, with both charts to temporary files)"
     ),
+    "python benchmarks/run.py --patterns forward,backward --contenders window,aheadN,auto "
+    "--runs 5 --no-memory --no-micro --no-chart": (
+        "tests/test_benchmarks_smoke.py (--quick, every contender and pattern, --runs 1 there)"
+    ),
     "python benchmarks/scale.py": "tests/test_benchmarks_smoke.py (its --quick option)",
     "python benchmarks/real_share.py --chart docs/real_share.png": (
         "tests/test_benchmarks_smoke.py (--quick, two patterns, the chart to a temporary file)"
