@@ -236,6 +236,13 @@ class EntryTable:
         ):
             return []  # the common case: every bound holds
         chosen: list[Entry] = []
+        while self.requested_count > cache_size:
+            # The common case of the others: one request too many, the oldest entry one.
+            entry = self._oldest_request(protect)
+            if entry is None:
+                break
+            self.remove(entry)
+            chosen.append(entry)
 
         def take(entry: Entry | None) -> bool:
             if entry is None:
@@ -247,16 +254,11 @@ class EntryTable:
         def stale(entry: Entry) -> bool:
             return not entry.requested and entry.index not in window
 
-        def old_request(entry: Entry) -> bool:
-            return entry.requested and entry is not protect
-
         def ready(entry: Entry) -> bool:
             return entry.state is EntryState.DONE and entry is not protect
 
-        while self.requested_count > cache_size and take(self._oldest(old_request)):
-            pass
         while len(self._entries) > max_entries and (
-            take(self._oldest(stale)) or take(self._oldest(old_request))
+            take(self._oldest(stale)) or take(self._oldest_request(protect))
         ):
             pass
         while (
@@ -270,6 +272,13 @@ class EntryTable:
         ):
             pass
         return chosen
+
+    def _oldest_request(self, protect: Entry | None) -> Entry | None:
+        """The least recently requested entry but ``protect``, or ``None``."""
+        for entry in self._entries.values():
+            if entry.requested and entry is not protect:
+                return entry
+        return None
 
     def _oldest(self, accept: Callable[[Entry], bool]) -> Entry | None:
         for entry in self._entries.values():

@@ -23,10 +23,8 @@ __all__ = ["DaemonThreadPool", "PoolFuture"]
 class PoolFuture(Future[Any]):
     """A future that also records when a worker started running it."""
 
-    def __init__(self) -> None:
-        super().__init__()
-        #: ``time.perf_counter()`` when a worker took the call; ``None`` while it waits.
-        self.started_at: float | None = None
+    #: ``time.perf_counter()`` when a worker took the call; ``None`` while it waits.
+    started_at: float | None = None
 
 
 class _Call:
@@ -96,7 +94,8 @@ class DaemonThreadPool(Executor):
             # Put under the lock, so that no call can follow the None of shutdown() in the queue.
             self._queue.put(_Call(future, fn, args, kwargs))
             self._queued += 1
-            self._spawn_if_needed()
+            if self._idle < self._queued:  # the common case, an idle thread, without a call
+                self._spawn_if_needed()
         return future
 
     def add_worker(self) -> None:

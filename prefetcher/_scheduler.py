@@ -271,9 +271,8 @@ class Scheduler:
         if not victims:
             return
         self.counters.evictions += len(victims)
-        self.counters.wasted_loads += sum(
-            1 for v in victims if v.state is EntryState.DONE and not v.requested
-        )
+        for victim in victims:
+            self.counters.wasted_loads += victim.state is EntryState.DONE and not victim.requested
 
     def _begin(self, entry: Entry, now: float) -> Start:
         if entry.attempt:
