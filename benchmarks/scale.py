@@ -19,7 +19,8 @@ hits
 long
     A forward run of 100,000 items on a simulated share (5 ms latency, 1 ms of work per item):
     wall time against the bound (latency + items x work) and against the same work done alone,
-    the time per item in each tenth of the run, and the resident memory at each tenth.
+    the time per item in each tenth of the run, and the resident memory at each tenth; and, side
+    by side, a bare ``ThreadPoolExecutor`` window of 4 over the first tenth of the items.
 depth
     ``max_ahead`` 16, 64 and 256 with a latency that needs the depth (200 ms, 1 ms of work: about
     200 loads must be in flight), as a multiple of the bound.
@@ -211,6 +212,14 @@ def long_run(items: int, latency: float, work: float) -> dict[str, Any]:
         time.sleep(work)
     work_alone = (time.perf_counter() - start) / sample
 
+    # A bare window of 4 over the same loads and work, on a tenth of the run: the floor of a
+    # thread pool here, side by side.
+    window_items = max(1, items // 10)
+    window_seconds = _window_walk(load, window_items, work, depth=4)
+    window_bound = latency + window_items * work
+
+    reads_before = share.reads  # the bare window's
+
     tenth = max(1, items // 10)
     marks: list[float] = []
     rss: list[int | None] = []
@@ -240,13 +249,31 @@ def long_run(items: int, latency: float, work: float) -> dict[str, Any]:
         "x_bound": seconds / bound,
         "work_alone_s": work_alone,
         "x_work_alone": seconds / (latency + items * work_alone),
+        "bare_window_items": window_items,
+        "bare_window_x_bound": window_seconds / window_bound,
         "ms_per_item_by_tenth": [t * 1e3 for t in per_item],
         "last_over_first_tenth": per_item[-1] / per_item[0],
         "last_over_second_tenth": per_item[-1] / per_item[1] if len(per_item) > 1 else None,
         "rss_mb_by_tenth": [None if r is None else r / 1e6 for r in rss],
-        "reads": share.reads,
+        "reads": share.reads - reads_before,
         "ahead_at_end": stats.ahead,
     }
+
+
+def _window_walk(load: Callable[[int], bytes], items: int, work: float, depth: int) -> float:
+    """Seconds of a forward walk through a bare ThreadPoolExecutor window ``depth`` deep."""
+    start = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=depth + 1) as pool:
+        futures = {n: pool.submit(load, n) for n in range(min(depth + 1, items))}
+        for n in range(items):
+            item = futures.pop(n).result(timeout=60)
+            if item[:8] != n.to_bytes(8, "little"):
+                raise AssertionError(f"the bare window returned a wrong item for {n}")
+            if n + depth + 1 < items:
+                futures[n + depth + 1] = pool.submit(load, n + depth + 1)
+            time.sleep(work)
+        seconds = time.perf_counter() - start
+    return seconds
 
 
 def depth(items: int, latency: float, work: float, max_aheads: Sequence[int]) -> dict[str, Any]:
@@ -312,6 +339,8 @@ def format_results(r: dict[str, Any]) -> str:
             f"work {g['work'] * 1e3:g} ms",
             f"  {g['seconds']:.2f} s = {g['x_bound']:.3f}x the bound ({g['bound']:.2f} s), "
             f"{g['x_work_alone']:.3f}x the work alone ({g['work_alone_s'] * 1e3:.3f} ms a sleep)",
+            f"  a bare window of 4, on the first {g['bare_window_items']:,} items: "
+            f"{g['bare_window_x_bound']:.3f}x its bound",
             f"  ms per item by tenth: {tenths}",
             f"  last tenth / first tenth {g['last_over_first_tenth']:.3f}, / second tenth "
             f"{g['last_over_second_tenth']:.3f}",

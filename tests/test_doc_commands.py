@@ -113,6 +113,9 @@ ELSEWHERE = {
         "tests/test_benchmarks_smoke.py (--quick, every contender and pattern, --runs 1 there)"
     ),
     "python benchmarks/scale.py": "tests/test_benchmarks_smoke.py (its --quick option)",
+    "python benchmarks/scale.py --only long": (
+        "tests/test_benchmarks_smoke.py (--quick, which runs every part, the long run included)"
+    ),
     "python benchmarks/real_share.py --chart docs/real_share.png": (
         "tests/test_benchmarks_smoke.py (--quick, two patterns, the chart to a temporary file)"
     ),
