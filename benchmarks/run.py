@@ -530,29 +530,29 @@ def bound_targets(
     limit: float,
     workload: dict[str, Any] | None = None,
 ) -> list[str]:
-    """For ``auto`` and ``aheadN`` on each of ``patterns``: the ratio to the lower bound.
+    """For ``auto`` and ``aheadN`` on each of ``patterns``: the ratio to the lower bound (and
+    the bare window's, for comparison, where it ran).
 
     With the simulated share's ``workload``, also where the time above the bound went.
     """
     lines = []
     for pattern in patterns:
-        for name in ("auto", "aheadN"):
+        for name in ("auto", "aheadN", "window"):
             r = by.get((pattern, name))
-            if r:
+            if not r:
+                continue
+            if name == "window":
+                lines.append(
+                    f"{pattern}: for comparison, the bare window (order known, nothing decided) "
+                    f"{r['x_bound']:.3f}x lower bound"
+                )
+            else:
                 lines.append(
                     f"{pattern}: {name} {r['x_bound']:.3f}x lower bound (target <= {limit}): "
                     f"{verdict(r['x_bound'] <= limit)}"
                 )
-                if workload is not None:
-                    lines += time_over_bound(r, workload)
-        window = by.get((pattern, "window"))
-        if window:
-            lines.append(
-                f"{pattern}: for comparison, the bare window (order known, nothing decided) "
-                f"{window['x_bound']:.3f}x lower bound"
-            )
             if workload is not None:
-                lines += time_over_bound(window, workload)
+                lines += time_over_bound(r, workload)
     return lines
 
 

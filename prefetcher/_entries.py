@@ -237,7 +237,7 @@ class EntryTable:
             return []  # the common case: every bound holds
         chosen: list[Entry] = []
         while self.requested_count > cache_size:
-            # The common case of the others: one request too many, the oldest entry one.
+            # The common case: one request too many, and it is the oldest entry.
             entry = self._oldest_request(protect)
             if entry is None:
                 break
