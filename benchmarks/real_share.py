@@ -561,7 +561,7 @@ def targets(
 ) -> list[str]:
     """The real-share targets next to what this run measured (reported, never asserted)."""
     by = harness.by_pair(results)
-    lines = harness.bound_targets(by, ("forward",), 1.10)
+    lines = harness.bound_targets(by, ("forward",), 1.10, workload)
     # Reads are file opens here.
     lines += harness.viewer_targets(by, 1.15, 1.35)
     verdict = harness.verdict

@@ -565,8 +565,9 @@ def time_over_bound(result: dict[str, Any], workload: dict[str, Any]) -> list[st
     """Where the time of the median run above the lower bound went, in units of the bound.
 
     The run's time is the consumer's work, what its work took beyond that (a sleep overshoots,
-    the item is checked), and the waits of its requests; the bound is one latency plus the work
-    (when the work is longer than a transfer, as by default).
+    the item is checked), and the waits of its requests; the bound is the first item's time (one
+    latency on the simulated share, one bare load on a real one) plus the work (when the work is
+    longer than a transfer, as by default).
     """
     run = median_run(result)
     waits = run.get("waits") or []
@@ -574,12 +575,12 @@ def time_over_bound(result: dict[str, Any], workload: dict[str, Any]) -> list[st
     if not waits or not bound or workload.get("work", 0) < workload.get("transfer_per_item", 0):
         return []
     consumer = run["seconds"] - sum(waits) - len(waits) * workload["work"]
-    first = waits[0] - workload.get("latency", 0.0)
+    first = waits[0] - workload.get("latency", workload.get("bare_load", 0.0))
     late = [w for w in waits[1:] if w > NOT_READY_WAIT]
     ready = sum(waits[1:]) - sum(late)
     return [
         f"  = 1 + consumer's own time beyond its work {consumer / bound:.3f}"
-        f" + first item beyond one latency {first / bound:.3f}"
+        f" + first item beyond its share of the bound {first / bound:.3f}"
         f" + {len(late)} items not ready {sum(late) / bound:.3f}"
         f" + {len(waits) - 1 - len(late)} gets of ready items {ready / bound:.3f}"
         f" ({ready / max(1, len(waits) - 1 - len(late)) * 1e6:.0f} us each)"
