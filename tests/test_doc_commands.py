@@ -112,6 +112,10 @@ ELSEWHERE = {
     "--runs 5 --no-memory --no-micro --no-chart": (
         "tests/test_benchmarks_smoke.py (--quick, every contender and pattern, --runs 1 there)"
     ),
+    "python benchmarks/run.py --patterns random --contenders plain,ahead1,auto --runs 5 "
+    "--no-memory --no-micro --no-chart": (
+        "tests/test_benchmarks_smoke.py (--quick, every contender and pattern, --runs 1 there)"
+    ),
     "python benchmarks/scale.py": "tests/test_benchmarks_smoke.py (its --quick option)",
     "python benchmarks/scale.py --only long": (
         "tests/test_benchmarks_smoke.py (--quick, which runs every part, the long run included)"
