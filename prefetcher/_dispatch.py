@@ -18,7 +18,7 @@ from typing import Any
 
 from ._deadlines import DeadlineThread
 from ._errors import LoaderClosedError
-from ._pool import DaemonThreadPool
+from ._pool import DaemonThreadPool, PoolFuture
 from ._scheduler import Scheduler
 from ._scheduling import Outcome, Start
 from ._sizeof import checked_size
@@ -130,19 +130,22 @@ class Dispatcher:
         # or sizeof raised, KeyboardInterrupt included, is caught here and goes to its waiters.
         value: Any = None
         error: BaseException | None
-        try:
-            error = submission.exception(0)
-        except CancelledError:
-            error = LoaderClosedError("the loader closed before the load ran")
+        if isinstance(submission, PoolFuture) and submission.finished:
+            # The loader's own pool: the outcome without taking the future's lock twice more.
+            value, error = submission.value, submission.error
         else:
-            if error is None:
-                value = submission.result()
-                if self._sizeof is not None:
-                    size = checked_size(self._sizeof, value, start.entry.index)
-                    if isinstance(size, BaseException):
-                        error = size
-                    else:
-                        start.entry.size = size
+            try:
+                error = submission.exception(0)
+            except CancelledError:
+                error = LoaderClosedError("the loader closed before the load ran")
+            else:
+                value = None if error is not None else submission.result()
+        if error is None and self._sizeof is not None:
+            size = checked_size(self._sizeof, value, start.entry.index)
+            if isinstance(size, BaseException):
+                error = size
+            else:
+                start.entry.size = size
         self._settle(start, submission, value, error)
 
     def _settle(

@@ -21,10 +21,18 @@ __all__ = ["DaemonThreadPool", "PoolFuture"]
 
 
 class PoolFuture(Future[Any]):
-    """A future that also records when a worker started running it."""
+    """A future that also records when a worker started running it, and what the call returned
+    or raised where its done-callbacks can read it without taking the future's lock."""
 
     #: ``time.perf_counter()`` when a worker took the call; ``None`` while it waits.
     started_at: float | None = None
+    #: Whether the call ran to its end; set before the future is, so that its done-callbacks
+    #: find ``value`` or ``error`` final. A cancelled future never ran.
+    finished: bool = False
+    #: What the call returned (``None`` until it has).
+    value: Any = None
+    #: What the call raised, or ``None``.
+    error: BaseException | None = None
 
 
 class _Call:
@@ -39,18 +47,21 @@ class _Call:
         self.kwargs = kwargs
 
     def run(self) -> None:
-        if not self.future.set_running_or_notify_cancel():
+        future = self.future
+        if not future.set_running_or_notify_cancel():
             return
-        self.future.started_at = time.perf_counter()
+        future.started_at = time.perf_counter()
         try:
             result = self.fn(*self.args, **self.kwargs)
         except (
             BaseException
         ) as exc:  # as concurrent.futures does: the caller gets it, the worker lives
-            self.future.set_exception(exc)
+            future.error, future.finished = exc, True
+            future.set_exception(exc)
             del exc  # the traceback refers to this frame
         else:
-            self.future.set_result(result)
+            future.value, future.finished = result, True
+            future.set_result(result)
 
 
 class DaemonThreadPool(Executor):

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import threading
-from concurrent.futures import CancelledError, wait
+from concurrent.futures import CancelledError, Future, wait
+from typing import Any
 
 import pytest
 from loader_support import WAIT, loader_threads, wait_until
 
-from prefetcher._pool import DaemonThreadPool
+from prefetcher._pool import DaemonThreadPool, PoolFuture
 
 
 def test_a_call_returns_its_result_through_its_future() -> None:
@@ -33,6 +34,38 @@ def test_the_future_records_when_a_thread_took_the_call() -> None:
         future = pool.submit(int, "1")
         future.result(timeout=WAIT)
         assert future.started_at is not None
+
+
+def outcome_seen_by_a_done_callback(fn: Any, *args: Any) -> tuple[bool, Any, Any]:
+    """Run ``fn(*args)`` on a pool; return what its done-callback found on the future."""
+    seen: Future[tuple[bool, Any, Any]] = Future()
+
+    def look(done: Future[Any]) -> None:
+        assert isinstance(done, PoolFuture)
+        seen.set_result((done.finished, done.value, done.error))
+
+    with DaemonThreadPool(1) as pool:
+        pool.submit(fn, *args).add_done_callback(look)
+        return seen.result(timeout=WAIT)
+
+
+def test_a_done_callback_finds_what_the_call_returned_on_the_future() -> None:
+    assert outcome_seen_by_a_done_callback(int, "7") == (True, 7, None)
+
+
+def test_a_done_callback_finds_what_the_call_raised_on_the_future() -> None:
+    finished, value, error = outcome_seen_by_a_done_callback(int, "not a number")
+    assert (finished, value) == (True, None) and isinstance(error, ValueError)
+
+
+def test_a_cancelled_call_is_not_finished() -> None:
+    release = threading.Event()
+    with DaemonThreadPool(1) as pool:
+        pool.submit(release.wait, WAIT)  # keeps the only thread busy
+        queued = pool.submit(int, "7")
+        pool.shutdown(wait=False, cancel_futures=True)
+        release.set()
+    assert queued.cancelled() and not queued.finished
 
 
 def test_no_more_calls_run_at_once_than_max_workers() -> None:
