@@ -117,6 +117,9 @@ ELSEWHERE = {
         "tests/test_benchmarks_smoke.py (--quick, every contender and pattern, --runs 1 there)"
     ),
     "python benchmarks/scale.py": "tests/test_benchmarks_smoke.py (its --quick option)",
+    "python benchmarks/scale.py --only overhead,hits": (
+        "tests/test_benchmarks_smoke.py (--quick, which runs every part)"
+    ),
     "python benchmarks/scale.py --only long": (
         "tests/test_benchmarks_smoke.py (--quick, which runs every part, the long run included)"
     ),
