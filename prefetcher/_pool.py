@@ -105,8 +105,7 @@ class DaemonThreadPool(Executor):
             # Put under the lock, so that no call can follow the None of shutdown() in the queue.
             self._queue.put(_Call(future, fn, args, kwargs))
             self._queued += 1
-            if self._idle < self._queued:  # else an idle thread takes it: nothing to start
-                self._spawn_if_needed()
+            self._spawn_if_needed()
         return future
 
     def add_worker(self) -> None:
