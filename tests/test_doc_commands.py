@@ -132,6 +132,9 @@ ELSEWHERE = {
     "python benchmarks/real_share.py --contenders auto --runs 3": (
         "tests/test_benchmarks_smoke.py (--quick, with --contenders; --runs 1 there)"
     ),
+    "python benchmarks/real_share.py --contenders auto,aheadN --runs 3": (
+        "tests/test_benchmarks_smoke.py (--quick, with --contenders; --runs 1 there)"
+    ),
     "python benchmarks/tiers.py --smb --delay 0.01 --only scripts --frames 40": (
         "test_smb_benchmark_of_the_docs_runs_through_its_quick_option (the same, --quick)"
     ),
