@@ -73,7 +73,13 @@ class Dispatcher:
             try:
                 key: Any = entry.index if self._keys is None else self._keys[entry.index]
                 entry.key = key
-                submission = self._executor.submit(self._load, key)
+                submission: Future[Any]
+                if self._pool is not None:
+                    # The pool settles the attempt in the worker, maybe before attach() below.
+                    settle = partial(self._on_submission_done, start)
+                    submission = self._pool.submit_then(settle, self._load, key)
+                else:
+                    submission = self._executor.submit(self._load, key)
             except Exception as exc:  # shut down, broken pool, or a failing keys[n]
                 if isinstance(exc, RuntimeError) and self._scheduler.closed:
                     exc = LoaderClosedError("the loader closed before the load started")
@@ -82,9 +88,10 @@ class Dispatcher:
             with self._lock:
                 self._scheduler.attach(start, submission)
                 cancel = self._scheduler.closed and self._pool is None
-            if cancel:
-                submission.cancel()  # close() ran while this was being submitted
-            submission.add_done_callback(partial(self._on_submission_done, start))
+            if self._pool is None:
+                if cancel:
+                    submission.cancel()  # close() ran while this was being submitted
+                submission.add_done_callback(partial(self._on_submission_done, start))
             if self._load_timeout is not None:
                 self.deadlines.wake_at(time.perf_counter() + self._load_timeout)
         if then_wake_at is not None:

@@ -119,6 +119,9 @@ class EntryTable:
         # Requested entries move to the end when requested again, so the first requested
         # entry in iteration order is the least recently requested.
         self._entries: OrderedDict[int, Entry] = OrderedDict()
+        #: ``get(index)``: the entry for ``index`` in the table, or ``None``. The dict's own
+        #: method, as it is called on every request, twice.
+        self.get: Callable[[int], Entry | None] = self._entries.get
         self._queue: list[Entry] = []
         self.running: dict[int, Entry] = {}
         self.retrying: dict[int, Entry] = {}
@@ -130,10 +133,6 @@ class EntryTable:
 
     def __iter__(self) -> Iterator[Entry]:
         return iter(self._entries.values())
-
-    def get(self, index: int) -> Entry | None:
-        """The entry for ``index`` in the table, or ``None``."""
-        return self._entries.get(index)
 
     def holds(self, entry: Entry) -> bool:
         """Whether ``entry`` itself (not a newer one for its index) is in the table."""

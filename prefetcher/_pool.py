@@ -8,6 +8,7 @@ The price is that a load still running at exit is cut off, which for a read is h
 
 from __future__ import annotations
 
+import logging
 import queue
 import threading
 import time
@@ -18,6 +19,8 @@ from typing import Any
 from ._waiting import join_all
 
 __all__ = ["DaemonThreadPool", "PoolFuture"]
+
+_logger = logging.getLogger("prefetcher")
 
 
 class PoolFuture(Future[Any]):
@@ -36,19 +39,26 @@ class PoolFuture(Future[Any]):
 
 
 class _Call:
-    __slots__ = ("args", "fn", "future", "kwargs")
+    __slots__ = ("args", "fn", "future", "kwargs", "then")
 
     def __init__(
-        self, future: PoolFuture, fn: Callable[..., Any], args: Any, kwargs: dict[str, Any]
+        self,
+        future: PoolFuture,
+        fn: Callable[..., Any],
+        args: Any,
+        kwargs: dict[str, Any],
+        then: Callable[[PoolFuture], object] | None = None,
     ) -> None:
         self.future = future
         self.fn = fn
         self.args = args
         self.kwargs = kwargs
+        self.then = then
 
     def run(self) -> None:
         future = self.future
         if not future.set_running_or_notify_cancel():
+            self.finish()  # cancelled while it waited in the queue
             return
         future.started_at = time.perf_counter()
         try:
@@ -62,6 +72,16 @@ class _Call:
         else:
             future.value, future.finished = result, True
             future.set_result(result)
+        self.finish()
+
+    def finish(self) -> None:
+        """Call ``then`` with the future, which is done: the call ran, or it was cancelled."""
+        if self.then is None:
+            return
+        try:
+            self.then(self.future)
+        except Exception:  # as a future's done-callbacks: logged, and the worker lives on
+            _logger.exception("exception in the completion of %r", self.future)
 
 
 class DaemonThreadPool(Executor):
@@ -98,15 +118,28 @@ class DaemonThreadPool(Executor):
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> PoolFuture:
         """Schedule ``fn(*args, **kwargs)``; return its future."""
-        future = PoolFuture()
+        return self._put(_Call(PoolFuture(), fn, args, kwargs))
+
+    def submit_then(
+        self, then: Callable[[PoolFuture], object], fn: Callable[..., Any], /, *args: Any
+    ) -> PoolFuture:
+        """Schedule ``fn(*args)``; call ``then(future)`` in the worker once its future is done.
+
+        ``then`` is called exactly once: after the call returned or raised, or once it was
+        cancelled (by :meth:`shutdown`, say), and never in the thread that submits. It costs
+        less than ``add_done_callback``, which takes the future's lock once more.
+        """
+        return self._put(_Call(PoolFuture(), fn, args, {}, then))
+
+    def _put(self, call: _Call) -> PoolFuture:
         with self._lock:
             if self._shutdown:
                 raise RuntimeError("cannot schedule new futures after shutdown")
             # Put under the lock, so that no call can follow the None of shutdown() in the queue.
-            self._queue.put(_Call(future, fn, args, kwargs))
+            self._queue.put(call)
             self._queued += 1
             self._spawn_if_needed()
-        return future
+        return call.future
 
     def add_worker(self) -> None:
         """Allow one more thread, in place of one that is stuck in a call."""
@@ -144,6 +177,7 @@ class DaemonThreadPool(Executor):
             # Tell wait() and as_completed() too: a cancelled future only wakes them once this
             # is called.
             call.future.set_running_or_notify_cancel()
+            call.finish()
         if wait:
             join_all(threads, None)
 

@@ -48,9 +48,9 @@ class ReadAheadPolicy(Protocol):
     def window(self) -> int:
         """The window now in force, in the direction of travel."""
 
-    @property
-    def behind(self) -> int:
-        """How many items to load on the other side of the request too."""
+    #: How many items to load on the other side of the request too (read on every request:
+    #: an attribute, not a property).
+    behind: int
 
     def on_request(self, step: int | None, was_ready: bool, now: float) -> int:
         """Account for a request ``step`` items from the previous one; return the new window.
@@ -72,14 +72,11 @@ class FixedReadAhead:
 
     def __init__(self, ahead: int) -> None:
         self._ahead = ahead
+        self.behind = 0
 
     @property
     def window(self) -> int:
         return self._ahead
-
-    @property
-    def behind(self) -> int:
-        return 0
 
     def on_request(self, step: int | None, was_ready: bool, now: float) -> int:
         return self._ahead
@@ -132,7 +129,7 @@ class AdaptiveReadAhead:
         self._minimum = minimum
         self._maximum = maximum
         self._window = minimum
-        self._behind = 0
+        self.behind = 0
         self._streak = 0  # sequential steps in a row
         # When the consumer last got an item: the request time for an item that was ready,
         # later for one it had to wait for. Requests come this long after it.
@@ -146,18 +143,14 @@ class AdaptiveReadAhead:
     def window(self) -> int:
         return self._window
 
-    @property
-    def behind(self) -> int:
-        return self._behind
-
     def on_request(self, step: int | None, was_ready: bool, now: float) -> int:
         previous_at, self._last_served_at = self._last_served_at, now
-        self._behind = 0
+        self.behind = 0
         if step is None:
             # Which way the consumer goes is unknown: one item each side, and the first step
             # shows the way.
             self._window = self._minimum
-            self._behind = self._minimum
+            self.behind = self._minimum
             self._streak = self._RUN - 1
         elif step in (1, -1):
             if previous_at is not None:
@@ -193,7 +186,7 @@ class AdaptiveReadAhead:
             # cannot start in time must be loading already, on both sides.
             side = max(self._minimum, min(self._window - 1, self._maximum // 2))
             self._window = side
-            self._behind = min(side, self._maximum - side)
+            self.behind = min(side, self._maximum - side)
             # The first step from here shows the way the viewer goes on: grow at once.
             self._streak = self._RUN - 1
         else:

@@ -148,9 +148,14 @@ class Scheduler:
         self._policy.on_wait_finished(ended)
 
     def attach(self, start: Start, submission: Future[Any]) -> None:
-        """Remember the executor's future of an attempt that was just submitted."""
-        if start.entry.attempt == start.attempt:
-            start.entry.submission = submission
+        """Remember the executor's future of an attempt that was just submitted.
+
+        Unless the attempt is no longer awaited: the loader's own pool may have settled it
+        already, and a settled attempt keeps no future (see :meth:`record`).
+        """
+        entry = start.entry
+        if entry.attempt == start.attempt and self._table.running.get(entry.index) is entry:
+            entry.submission = submission
 
     def invalidate(self, position: int | None) -> None:
         """Forget ``position`` (every index for ``None``), loads in flight included."""
@@ -338,11 +343,13 @@ class Scheduler:
         size = entry.size
         if self._table.holds(entry) and not self.closed:
             self._table.set_ready(entry, value, size)
-            if self._max_bytes is not None and size > self._max_bytes:
-                self._table.remove(entry)  # returned to its waiters, but not kept
-                self.counters.evictions += 1
-            else:
-                self._evict(protect=None)
+            if self._max_bytes is not None:
+                if size > self._max_bytes:
+                    self._table.remove(entry)  # returned to its waiters, but not kept
+                    self.counters.evictions += 1
+                else:
+                    self._evict(protect=None)
+            # Without max_bytes a completed load changes nothing the bounds count: no eviction.
         else:
             entry.move_to(EntryState.DONE)
             # Dropped while it ran (evicted or invalidated) and never asked for.

@@ -68,6 +68,64 @@ def test_a_cancelled_call_is_not_finished() -> None:
     assert queued.cancelled() and not queued.finished
 
 
+def outcome_seen_by_then(fn: Any, *args: Any) -> tuple[bool, Any, Any, str]:
+    """Run ``fn(*args)`` with ``submit_then``; return what ``then`` found, and its thread."""
+    seen: Future[tuple[bool, Any, Any, str]] = Future()
+
+    def look(done: PoolFuture) -> None:
+        thread = threading.current_thread().name
+        seen.set_result((done.done(), done.value, done.error, thread))
+
+    with DaemonThreadPool(1, thread_name_prefix="pooltest") as pool:
+        pool.submit_then(look, fn, *args)
+        return seen.result(timeout=WAIT)
+
+
+def test_then_runs_in_the_worker_once_the_future_holds_the_result() -> None:
+    done, value, error, thread = outcome_seen_by_then(int, "7")
+    assert (done, value, error) == (True, 7, None)
+    assert thread.startswith("pooltest")
+
+
+def test_then_runs_once_the_future_holds_the_error() -> None:
+    done, value, error, _ = outcome_seen_by_then(int, "not a number")
+    assert (done, value) == (True, None) and isinstance(error, ValueError)
+
+
+def test_then_runs_for_a_call_that_shutdown_cancelled() -> None:
+    release = threading.Event()
+    seen: list[bool] = []
+    with DaemonThreadPool(1) as pool:
+        pool.submit(release.wait, WAIT)  # keeps the only thread busy
+        queued = pool.submit_then(lambda done: seen.append(done.cancelled()), int, "7")
+        pool.shutdown(wait=False, cancel_futures=True)
+        release.set()
+    assert queued.cancelled() and seen == [True]
+
+
+def test_then_runs_once_for_each_call() -> None:
+    seen: list[int] = []
+    with DaemonThreadPool(2) as pool:
+        for n in range(20):
+            pool.submit_then(lambda done: seen.append(done.value), int, str(n))
+    # Leaving the block joined the threads, so every call and its then have run.
+    assert sorted(seen) == list(range(20))
+
+
+def test_an_error_in_then_is_logged_and_the_thread_lives_on(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    def fail(done: PoolFuture) -> None:
+        raise RuntimeError("then failed")
+
+    with DaemonThreadPool(1) as pool:
+        pool.submit_then(fail, int, "1")
+        # One thread: it logged the error before it took this call.
+        assert pool.submit(int, "7").result(timeout=WAIT) == 7
+    logged = [r.exc_info[1] for r in caplog.records if r.exc_info]
+    assert any(str(error) == "then failed" for error in logged)
+
+
 def test_no_more_calls_run_at_once_than_max_workers() -> None:
     release = threading.Event()
     running = threading.Semaphore(0)
