@@ -205,8 +205,10 @@ class PrefetchingLoader(Generic[K, T]):
                 one note naming the index and the key. The failure is not kept: the next
                 ``get`` loads again.
         """
-        if timeout is not None and not (type(timeout) is float and 0.0 <= timeout < _INF):
-            check_seconds("timeout", timeout)  # raises, or accepts an int
+        if timeout is not None and not (
+            (type(timeout) is float or type(timeout) is int) and 0 <= timeout < _INF
+        ):
+            check_seconds("timeout", timeout)  # raises, or accepts a number of another type
         scheduler = self._scheduler
         if type(index) is int and index == scheduler.repeatable_index:  # the same item again
             now = time.perf_counter()

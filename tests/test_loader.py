@@ -511,6 +511,31 @@ def test_bad_constructor_arguments_raise_naming_the_argument(
 # 8. timeout.
 
 
+@pytest.mark.parametrize(
+    ("timeout", "error"),
+    [
+        (-1, ValueError),
+        (-0.5, ValueError),
+        (float("nan"), ValueError),
+        (float("inf"), ValueError),
+        ("5", TypeError),
+        (True, TypeError),
+    ],
+)
+def test_get_refuses_a_timeout_that_is_not_a_finite_number_of_seconds(
+    timeout: Any, error: type[Exception]
+) -> None:
+    with PrefetchingLoader(str.upper, ["a"]) as loader, pytest.raises(error, match="timeout"):
+        loader.get(0, timeout=timeout)
+
+
+@pytest.mark.parametrize("timeout", [5, 5.0, 0, 0.0])
+def test_get_takes_a_timeout_in_int_or_float_seconds(timeout: float) -> None:
+    with PrefetchingLoader(str.upper, ["a"]) as loader:
+        loader.request(0).result(timeout=WAIT)  # ready, so that a timeout of 0 is enough
+        assert loader.get(0, timeout=timeout) == "A"
+
+
 def test_get_with_timeout_raises_builtin_timeout_error_and_keeps_loading(
     load: RecordingLoad,
 ) -> None:
