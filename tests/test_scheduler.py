@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from concurrent.futures import Future
 
 from prefetcher._head_start import MAX_HEAD_START
 from prefetcher._readahead import FixedReadAhead
@@ -149,3 +150,23 @@ def test_holding_landings_a_queued_item_asked_for_gets_the_short_head_start() ->
     decided = plan.request(2, None, False, now)  # within the window: not a landing
     assert indices(decided.starts) == [2]
     assert decided.wake_at is not None and decided.wake_at - now <= MAX_HEAD_START
+
+
+def test_an_attempt_attached_while_it_runs_keeps_its_future_until_it_is_settled() -> None:
+    plan = scheduler(max_workers=2, ahead=0)
+    (demand,) = request(plan, 0)
+    submission: Future[object] = Future()
+    plan.attach(demand, submission)
+    assert demand.entry.submission is submission
+    plan.record(demand, submission, "item 0", None)
+    assert demand.entry.submission is None
+
+
+def test_an_attempt_settled_before_its_future_is_attached_keeps_no_future() -> None:
+    # The loader's own pool may settle a load in its worker before the dispatcher attaches it.
+    plan = scheduler(max_workers=2, ahead=0)
+    (demand,) = request(plan, 0)
+    submission: Future[object] = Future()
+    plan.record(demand, submission, "item 0", None)
+    plan.attach(demand, submission)
+    assert demand.entry.submission is None
