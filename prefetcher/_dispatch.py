@@ -87,9 +87,9 @@ class Dispatcher:
                 continue
             with self._lock:
                 self._scheduler.attach(start, submission)
-                cancel = self._scheduler.closed and self._pool is None
+                closed = self._scheduler.closed
             if self._pool is None:
-                if cancel:
+                if closed:
                     submission.cancel()  # close() ran while this was being submitted
                 submission.add_done_callback(partial(self._on_submission_done, start))
             if self._load_timeout is not None:
@@ -133,8 +133,9 @@ class Dispatcher:
         self.deadlines.stop()
 
     def _on_submission_done(self, start: Start, submission: Future[Any]) -> None:
-        # A Future runs its done-callbacks catching Exception only: whatever the item's load
-        # or sizeof raised, KeyboardInterrupt included, is caught here and goes to its waiters.
+        # A Future runs its done-callbacks, and the loader's own pool this completion, catching
+        # Exception only: whatever the item's load or sizeof raised, KeyboardInterrupt included,
+        # is caught here and goes to its waiters.
         value: Any = None
         error: BaseException | None
         if isinstance(submission, PoolFuture) and submission.finished:

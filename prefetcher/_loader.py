@@ -41,8 +41,6 @@ T = TypeVar("T")
 # hold the program.
 EXIT_WAIT = 2.0
 
-_INF = float("inf")
-
 
 class PrefetchingLoader(Generic[K, T]):
     """Load items by index in worker threads, reading ahead in the direction of travel.
@@ -205,10 +203,8 @@ class PrefetchingLoader(Generic[K, T]):
                 one note naming the index and the key. The failure is not kept: the next
                 ``get`` loads again.
         """
-        if timeout is not None and not (
-            (type(timeout) is float or type(timeout) is int) and 0 <= timeout < _INF
-        ):
-            check_seconds("timeout", timeout)  # raises, or accepts a number of another type
+        if timeout is not None:
+            check_seconds("timeout", timeout)
         scheduler = self._scheduler
         if type(index) is int and index == scheduler.repeatable_index:  # the same item again
             now = time.perf_counter()

@@ -52,7 +52,7 @@ class ReadAheadWindow:
         """Queue the window around ``position``; return the queued prefetches dropped from it."""
         if (
             behind == 0
-            and self._shape == (ahead, 0)
+            and self.has_shape(ahead, behind)
             and self._planned_from == (position - direction, direction)
         ):
             self._slide(position, direction, ahead, length, now)
