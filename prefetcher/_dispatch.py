@@ -18,7 +18,7 @@ from typing import Any
 
 from ._deadlines import DeadlineThread
 from ._errors import LoaderClosedError
-from ._pool import DaemonThreadPool, PoolFuture
+from ._pool import DaemonThreadPool, PoolCall
 from ._scheduler import Scheduler
 from ._scheduling import Outcome, Start
 from ._sizeof import checked_size
@@ -73,7 +73,7 @@ class Dispatcher:
             try:
                 key: Any = entry.index if self._keys is None else self._keys[entry.index]
                 entry.key = key
-                submission: Future[Any]
+                submission: Future[Any] | PoolCall
                 if self._pool is not None:
                     # The pool settles the attempt in the worker, maybe before attach() below.
                     settle = partial(self._on_submission_done, start)
@@ -88,7 +88,7 @@ class Dispatcher:
             with self._lock:
                 self._scheduler.attach(start, submission)
                 closed = self._scheduler.closed
-            if self._pool is None:
+            if isinstance(submission, Future):
                 if closed:
                     submission.cancel()  # close() ran while this was being submitted
                 submission.add_done_callback(partial(self._on_submission_done, start))
@@ -103,15 +103,18 @@ class Dispatcher:
             already_closed, unstarted, submissions = self._scheduler.close()
         fail_closed(unstarted)
         self.deadlines.stop()
+        # The loader's own pool settles its calls itself (cancelled ones too) and its threads
+        # end with their calls; a caller's executor has futures, to cancel and to wait on.
+        futures = [s for s in submissions if isinstance(s, Future)]
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
         elif not already_closed:
-            for submission in submissions:
-                submission.cancel()  # outside the lock: cancel() runs the done-callbacks
+            for future in futures:
+                future.cancel()  # outside the lock: cancel() runs the done-callbacks
         if wait:
             began = time.monotonic()
             # A future cancelled above never wakes wait(): wait for those that run.
-            wait_all([s for s in submissions if not s.cancelled()], timeout)
+            wait_all([f for f in futures if not f.cancelled()], timeout)
             if self._pool is not None:
                 self._pool.join(_left(timeout, began))
             self.deadlines.join(_left(timeout, began))
@@ -132,15 +135,17 @@ class Dispatcher:
             self._pool.shutdown(wait=False, cancel_futures=True)
         self.deadlines.stop()
 
-    def _on_submission_done(self, start: Start, submission: Future[Any]) -> None:
+    def _on_submission_done(self, start: Start, submission: Future[Any] | PoolCall) -> None:
         # A Future runs its done-callbacks, and the loader's own pool this completion, catching
         # Exception only: whatever the item's load or sizeof raised, KeyboardInterrupt included,
         # is caught here and goes to its waiters.
         value: Any = None
         error: BaseException | None
-        if isinstance(submission, PoolFuture) and submission.finished:
-            # The loader's own pool: the outcome without taking the future's lock twice more.
-            value, error = submission.value, submission.error
+        if isinstance(submission, PoolCall):
+            if submission.finished:
+                value, error = submission.value, submission.error
+            else:
+                error = LoaderClosedError("the loader closed before the load ran")
         else:
             try:
                 error = submission.exception(0)
@@ -157,7 +162,11 @@ class Dispatcher:
         self._settle(start, submission, value, error)
 
     def _settle(
-        self, start: Start, submission: Future[Any] | None, value: Any, error: BaseException | None
+        self,
+        start: Start,
+        submission: Future[Any] | PoolCall | None,
+        value: Any,
+        error: BaseException | None,
     ) -> None:
         with self._lock:
             outcome = self._scheduler.record(start, submission, value, error)

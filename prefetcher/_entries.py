@@ -12,6 +12,8 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from typing import Any
 
+from ._pool import PoolCall
+
 __all__ = ["Entry", "EntryState", "EntryTable", "InvalidTransitionError"]
 
 
@@ -76,7 +78,8 @@ class Entry:
         self.attempt = 0
         self.started_at = 0.0  # when the current attempt was handed to the executor
         self.retry_at = 0.0  # with RETRY_WAIT: when the next attempt is due
-        self.submission: Future[Any] | None = None  # the executor's future of this attempt
+        # The executor's handle on this attempt: its future, or the loader's own pool's call.
+        self.submission: Future[Any] | PoolCall | None = None
         # Created only when a caller waits or asks for a Future: a prefetch nobody waits for
         # costs no Future.
         self.future: Future[Any] | None = None

@@ -18,70 +18,84 @@ from typing import Any
 
 from ._waiting import join_all
 
-__all__ = ["DaemonThreadPool", "PoolFuture"]
+__all__ = ["DaemonThreadPool", "PoolCall"]
 
 _logger = logging.getLogger("prefetcher")
 
 
-class PoolFuture(Future[Any]):
-    """A future that also records when a worker started running it, and what the call returned
-    or raised where its done-callbacks can read it without taking the future's lock."""
+class PoolCall:
+    """A call handed to the pool by :meth:`DaemonThreadPool.submit_then`, and how it ended.
 
-    #: ``time.perf_counter()`` when a worker took the call; ``None`` while it waits.
-    started_at: float | None = None
-    #: Whether the call ran to its end; set before the future is, so that its done-callbacks
-    #: find ``value`` or ``error`` final. A cancelled future never ran.
-    finished: bool = False
-    #: What the call returned (``None`` until it has).
-    value: Any = None
-    #: What the call raised, or ``None``.
-    error: BaseException | None = None
+    Lighter than a :class:`~concurrent.futures.Future`: it has no lock and nobody waits on it.
+    Its ``then`` is called once, in the worker, after the call returned or raised, or once
+    :meth:`DaemonThreadPool.shutdown` cancelled it (``finished`` is then still ``False``).
+    """
 
-
-class _Call:
-    __slots__ = ("args", "fn", "future", "kwargs", "then")
+    __slots__ = ("_args", "_fn", "_then", "error", "finished", "started_at", "value")
 
     def __init__(
-        self,
-        future: PoolFuture,
-        fn: Callable[..., Any],
-        args: Any,
-        kwargs: dict[str, Any],
-        then: Callable[[PoolFuture], object] | None = None,
+        self, then: Callable[[PoolCall], object], fn: Callable[..., Any], args: tuple[Any, ...]
     ) -> None:
-        self.future = future
-        self.fn = fn
-        self.args = args
-        self.kwargs = kwargs
-        self.then = then
+        self._then = then
+        self._fn = fn
+        self._args = args
+        #: ``time.perf_counter()`` when a worker took the call; ``None`` while it waits.
+        self.started_at: float | None = None
+        #: Whether the call ran to its end; a cancelled call never ran.
+        self.finished = False
+        #: What the call returned (``None`` until it has).
+        self.value: Any = None
+        #: What the call raised, or ``None``.
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        self.started_at = time.perf_counter()
+        try:
+            self.value = self._fn(*self._args)
+        except BaseException as exc:  # as concurrent.futures does: then gets it, the worker lives
+            self.error = exc
+            del exc  # the traceback refers to this frame
+        self.finished = True
+        self._end()
+
+    def cancel(self) -> None:
+        self._end()
+
+    def _end(self) -> None:
+        try:
+            self._then(self)
+        except Exception:  # as a future's done-callbacks: logged, and the worker lives on
+            _logger.exception("exception in the completion of %r", self._fn)
+
+
+class _FutureCall:
+    """A call handed to the pool by :meth:`DaemonThreadPool.submit`, run into its future."""
+
+    __slots__ = ("_args", "_fn", "_kwargs", "future")
+
+    def __init__(self, fn: Callable[..., Any], args: Any, kwargs: dict[str, Any]) -> None:
+        self.future: Future[Any] = Future()
+        self._fn = fn
+        self._args = args
+        self._kwargs = kwargs
 
     def run(self) -> None:
         future = self.future
         if not future.set_running_or_notify_cancel():
-            self.finish()  # cancelled while it waited in the queue
-            return
-        future.started_at = time.perf_counter()
+            return  # cancelled through its future while it waited in the queue
         try:
-            result = self.fn(*self.args, **self.kwargs)
-        except (
-            BaseException
-        ) as exc:  # as concurrent.futures does: the caller gets it, the worker lives
-            future.error, future.finished = exc, True
+            result = self._fn(*self._args, **self._kwargs)
+        except BaseException as exc:  # as concurrent.futures does: the caller gets it
             future.set_exception(exc)
-            del exc  # the traceback refers to this frame
+            del exc
         else:
-            future.value, future.finished = result, True
             future.set_result(result)
-        self.finish()
 
-    def finish(self) -> None:
-        """Call ``then`` with the future, which is done: the call ran, or it was cancelled."""
-        if self.then is None:
-            return
-        try:
-            self.then(self.future)
-        except Exception:  # as a future's done-callbacks: logged, and the worker lives on
-            _logger.exception("exception in the completion of %r", self.future)
+    def cancel(self) -> None:
+        self.future.cancel()
+        # Tell wait() and as_completed() too: a cancelled future only wakes them once this is
+        # called.
+        self.future.set_running_or_notify_cancel()
 
 
 class DaemonThreadPool(Executor):
@@ -105,7 +119,7 @@ class DaemonThreadPool(Executor):
         # (one C lock, no waiter list). Besides calls it carries None: a nudge to the thread
         # that takes it to look whether it should end. remove_worker() puts one, so there are
         # never more threads beyond the limit than Nones in the queue; shutdown() one a thread.
-        self._queue: queue.SimpleQueue[_Call | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[PoolCall | _FutureCall | None] = queue.SimpleQueue()
         # Guards every attribute below; held only for bookkeeping, never while a call runs or a
         # thread waits for one.
         self._lock = threading.Lock()
@@ -116,22 +130,26 @@ class DaemonThreadPool(Executor):
         self._started = 0
         self._shutdown = False
 
-    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> PoolFuture:
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
         """Schedule ``fn(*args, **kwargs)``; return its future."""
-        return self._put(_Call(PoolFuture(), fn, args, kwargs))
+        call = _FutureCall(fn, args, kwargs)
+        self._put(call)
+        return call.future
 
     def submit_then(
-        self, then: Callable[[PoolFuture], object], fn: Callable[..., Any], /, *args: Any
-    ) -> PoolFuture:
-        """Schedule ``fn(*args)``; call ``then(future)`` in the worker once its future is done.
+        self, then: Callable[[PoolCall], object], fn: Callable[..., Any], /, *args: Any
+    ) -> PoolCall:
+        """Schedule ``fn(*args)``; call ``then(call)`` in the worker once it has ended.
 
         ``then`` is called exactly once: after the call returned or raised, or once it was
         cancelled (by :meth:`shutdown`, say), and never in the thread that submits. It costs
-        less than ``add_done_callback``, which takes the future's lock once more.
+        less than :meth:`submit` and a done-callback: no future, no lock of its own.
         """
-        return self._put(_Call(PoolFuture(), fn, args, {}, then))
+        call = PoolCall(then, fn, args)
+        self._put(call)
+        return call
 
-    def _put(self, call: _Call) -> PoolFuture:
+    def _put(self, call: PoolCall | _FutureCall) -> None:
         with self._lock:
             if self._shutdown:
                 raise RuntimeError("cannot schedule new futures after shutdown")
@@ -139,7 +157,6 @@ class DaemonThreadPool(Executor):
             self._queue.put(call)
             self._queued += 1
             self._spawn_if_needed()
-        return call.future
 
     def add_worker(self) -> None:
         """Allow one more thread, in place of one that is stuck in a call."""
@@ -158,7 +175,7 @@ class DaemonThreadPool(Executor):
 
         With ``wait``, wait for the threads to end (never for the calling thread itself).
         """
-        cancelled: list[_Call] = []
+        cancelled: list[PoolCall | _FutureCall] = []
         with self._lock:
             self._shutdown = True
             while cancel_futures:
@@ -173,11 +190,7 @@ class DaemonThreadPool(Executor):
         for _ in threads:
             self._queue.put(None)
         for call in cancelled:
-            call.future.cancel()
-            # Tell wait() and as_completed() too: a cancelled future only wakes them once this
-            # is called.
-            call.future.set_running_or_notify_cancel()
-            call.finish()
+            call.cancel()
         if wait:
             join_all(threads, None)
 

@@ -16,6 +16,7 @@ from ._entries import Entry, EntryState, EntryTable
 from ._errors import LoaderClosedError
 from ._head_start import HeadStart
 from ._planning import Travel, next_travel
+from ._pool import PoolCall
 from ._readahead import LoadTimes, ReadAheadPolicy
 from ._retry import RetryPolicy
 from ._scheduling import (
@@ -147,7 +148,7 @@ class Scheduler:
         self.counters.wait_seconds += seconds
         self._policy.on_wait_finished(ended)
 
-    def attach(self, start: Start, submission: Future[Any]) -> None:
+    def attach(self, start: Start, submission: Future[Any] | PoolCall) -> None:
         """Remember the executor's future of an attempt that was just submitted.
 
         Unless the attempt is no longer awaited: the loader's own pool may have settled it
@@ -203,11 +204,11 @@ class Scheduler:
         prefetches, held_until = self._startable(now)
         return stuck, retries + prefetches, earliest(self._next_deadline(now), held_until)
 
-    def close(self) -> tuple[bool, list[Future[Any]], list[Future[Any]]]:
+    def close(self) -> tuple[bool, list[Future[Any]], list[Future[Any] | PoolCall]]:
         """Close: drop every entry.
 
         Returns whether it was closed already; the waiters' futures of items that are not
-        loading (to fail now); and the executor futures of the loads still running.
+        loading (to fail now); and the executor's handles on the loads still running.
         """
         already_closed, self.closed = self.closed, True
         dropped = self._table.clear()
@@ -310,7 +311,11 @@ class Scheduler:
         return starts, held_until
 
     def record(
-        self, start: Start, submission: Future[Any] | None, value: Any, error: BaseException | None
+        self,
+        start: Start,
+        submission: Future[Any] | PoolCall | None,
+        value: Any,
+        error: BaseException | None,
     ) -> Outcome:
         """Account for the end of an attempt; decide whom to tell and what to start next.
 

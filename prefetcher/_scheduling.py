@@ -10,7 +10,7 @@ from typing import Any, NamedTuple
 
 from ._entries import Entry, EntryState
 from ._notes import set_loader_note
-from ._pool import PoolFuture
+from ._pool import PoolCall
 
 __all__ = [
     "Outcome",
@@ -85,7 +85,7 @@ def running_since(entry: Entry) -> float | None:
     starts at submission.
     """
     submission = entry.submission
-    if isinstance(submission, PoolFuture):
+    if isinstance(submission, PoolCall):
         return submission.started_at
     return entry.started_at
 

@@ -7,6 +7,7 @@ from concurrent.futures import Future
 from typing import Any
 
 from ._entries import Entry
+from ._pool import PoolCall
 from ._scheduling import running_since
 
 __all__ = ["MIN_STUCK_CAP", "StuckLoads"]
@@ -16,7 +17,7 @@ MIN_STUCK_CAP = 4
 
 
 class StuckLoads:
-    """The executor futures of loads given up as stuck whose threads have not returned yet.
+    """The executor's handles on loads given up as stuck whose threads have not returned yet.
 
     A load is stuck once it has run longer than ``load_timeout`` seconds (``None``: never).
     At most ``cap`` may be at once: enough for a small pool to go on past a few hung reads,
@@ -26,7 +27,7 @@ class StuckLoads:
     def __init__(self, load_timeout: float | None, max_workers: int) -> None:
         self.load_timeout = load_timeout
         self.cap = max(MIN_STUCK_CAP, max_workers)
-        self._submissions: set[Future[Any]] = set()
+        self._submissions: set[Future[Any] | PoolCall] = set()
 
     def __len__(self) -> int:
         return len(self._submissions)
@@ -45,12 +46,12 @@ class StuckLoads:
                 "allowed"
             )
 
-    def give_up(self, submission: Future[Any] | None) -> None:
+    def give_up(self, submission: Future[Any] | PoolCall | None) -> None:
         """Count ``submission``'s load as stuck until its thread returns."""
         if submission is not None:
             self._submissions.add(submission)
 
-    def returned(self, submission: Future[Any] | None) -> bool:
+    def returned(self, submission: Future[Any] | PoolCall | None) -> bool:
         """Whether ``submission`` was a stuck load (its worker is free again); forget it."""
         if submission is None or submission not in self._submissions:
             return False

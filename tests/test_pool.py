@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import threading
+import time
 from concurrent.futures import CancelledError, Future, wait
 from typing import Any
 
 import pytest
 from loader_support import WAIT, loader_threads, wait_until
 
-from prefetcher._pool import DaemonThreadPool, PoolFuture
+from prefetcher._pool import DaemonThreadPool, PoolCall
 
 
 def test_a_call_returns_its_result_through_its_future() -> None:
@@ -29,85 +30,55 @@ def test_the_threads_are_daemon_threads() -> None:
         assert pool.submit(lambda: threading.current_thread().daemon).result(timeout=WAIT)
 
 
-def test_the_future_records_when_a_thread_took_the_call() -> None:
+def test_a_call_records_when_a_thread_took_it() -> None:
+    taken: Future[float | None] = Future()
     with DaemonThreadPool(1) as pool:
-        future = pool.submit(int, "1")
-        future.result(timeout=WAIT)
-        assert future.started_at is not None
-
-
-def outcome_seen_by_a_done_callback(fn: Any, *args: Any) -> tuple[bool, Any, Any]:
-    """Run ``fn(*args)`` on a pool; return what its done-callback found on the future."""
-    seen: Future[tuple[bool, Any, Any]] = Future()
-
-    def look(done: Future[Any]) -> None:
-        assert isinstance(done, PoolFuture)
-        seen.set_result((done.finished, done.value, done.error))
-
-    with DaemonThreadPool(1) as pool:
-        pool.submit(fn, *args).add_done_callback(look)
-        return seen.result(timeout=WAIT)
-
-
-def test_a_done_callback_finds_what_the_call_returned_on_the_future() -> None:
-    assert outcome_seen_by_a_done_callback(int, "7") == (True, 7, None)
-
-
-def test_a_done_callback_finds_what_the_call_raised_on_the_future() -> None:
-    finished, value, error = outcome_seen_by_a_done_callback(int, "not a number")
-    assert (finished, value) == (True, None) and isinstance(error, ValueError)
-
-
-def test_a_cancelled_call_is_not_finished() -> None:
-    release = threading.Event()
-    with DaemonThreadPool(1) as pool:
-        pool.submit(release.wait, WAIT)  # keeps the only thread busy
-        queued = pool.submit(int, "7")
-        pool.shutdown(wait=False, cancel_futures=True)
-        release.set()
-    assert queued.cancelled() and not queued.finished
+        before = time.perf_counter()
+        pool.submit_then(lambda call: taken.set_result(call.started_at), int, "1")
+        started_at = taken.result(timeout=WAIT)
+    assert started_at is not None and started_at >= before
 
 
 def outcome_seen_by_then(fn: Any, *args: Any) -> tuple[bool, Any, Any, str]:
     """Run ``fn(*args)`` with ``submit_then``; return what ``then`` found, and its thread."""
     seen: Future[tuple[bool, Any, Any, str]] = Future()
 
-    def look(done: PoolFuture) -> None:
+    def look(call: PoolCall) -> None:
         thread = threading.current_thread().name
-        seen.set_result((done.done(), done.value, done.error, thread))
+        seen.set_result((call.finished, call.value, call.error, thread))
 
     with DaemonThreadPool(1, thread_name_prefix="pooltest") as pool:
         pool.submit_then(look, fn, *args)
         return seen.result(timeout=WAIT)
 
 
-def test_then_runs_in_the_worker_once_the_future_holds_the_result() -> None:
-    done, value, error, thread = outcome_seen_by_then(int, "7")
-    assert (done, value, error) == (True, 7, None)
+def test_then_runs_in_the_worker_and_finds_what_the_call_returned() -> None:
+    finished, value, error, thread = outcome_seen_by_then(int, "7")
+    assert (finished, value, error) == (True, 7, None)
     assert thread.startswith("pooltest")
 
 
-def test_then_runs_once_the_future_holds_the_error() -> None:
-    done, value, error, _ = outcome_seen_by_then(int, "not a number")
-    assert (done, value) == (True, None) and isinstance(error, ValueError)
+def test_then_finds_what_the_call_raised() -> None:
+    finished, value, error, _ = outcome_seen_by_then(int, "not a number")
+    assert (finished, value) == (True, None) and isinstance(error, ValueError)
 
 
-def test_then_runs_for_a_call_that_shutdown_cancelled() -> None:
+def test_then_runs_for_a_call_that_shutdown_cancelled_and_finds_it_never_ran() -> None:
     release = threading.Event()
-    seen: list[bool] = []
+    seen: list[tuple[bool, float | None]] = []
     with DaemonThreadPool(1) as pool:
         pool.submit(release.wait, WAIT)  # keeps the only thread busy
-        queued = pool.submit_then(lambda done: seen.append(done.cancelled()), int, "7")
+        pool.submit_then(lambda call: seen.append((call.finished, call.started_at)), int, "7")
         pool.shutdown(wait=False, cancel_futures=True)
         release.set()
-    assert queued.cancelled() and seen == [True]
+    assert seen == [(False, None)]
 
 
 def test_then_runs_once_for_each_call() -> None:
     seen: list[int] = []
     with DaemonThreadPool(2) as pool:
         for n in range(20):
-            pool.submit_then(lambda done: seen.append(done.value), int, str(n))
+            pool.submit_then(lambda call: seen.append(call.value), int, str(n))
     # Leaving the block joined the threads, so every call and its then have run.
     assert sorted(seen) == list(range(20))
 
@@ -115,7 +86,7 @@ def test_then_runs_once_for_each_call() -> None:
 def test_an_error_in_then_is_logged_and_the_thread_lives_on(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    def fail(done: PoolFuture) -> None:
+    def fail(call: PoolCall) -> None:
         raise RuntimeError("then failed")
 
     with DaemonThreadPool(1) as pool:
