@@ -175,8 +175,9 @@ class Dispatcher:
     def _act(self, outcome: Outcome) -> None:
         if outcome.release_worker and self._pool is not None:
             self._pool.remove_worker()
-        outcome.resolve()
         error = outcome.error
+        if outcome.future is not None or error is not None:  # else nobody to tell, nothing to note
+            outcome.resolve()
         if (
             outcome.future is None
             and error is not None

@@ -156,7 +156,8 @@ class DaemonThreadPool(Executor):
             # Put under the lock, so that no call can follow the None of shutdown() in the queue.
             self._queue.put(call)
             self._queued += 1
-            self._spawn_if_needed()
+            if self._idle < self._queued:  # else an idle thread takes it: the common case
+                self._spawn_if_needed()
 
     def add_worker(self) -> None:
         """Allow one more thread, in place of one that is stuck in a call."""

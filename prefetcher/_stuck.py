@@ -20,22 +20,20 @@ class StuckLoads:
     """The executor's handles on loads given up as stuck whose threads have not returned yet.
 
     A load is stuck once it has run longer than ``load_timeout`` seconds (``None``: never).
-    At most ``cap`` may be at once: enough for a small pool to go on past a few hung reads,
-    bounded so that a share that hangs for good cannot pile up threads.
+    At most ``max(MIN_STUCK_CAP, max_workers)`` may be at once: enough for a small pool to go on
+    past a few hung reads, bounded so that a share that hangs for good cannot pile up threads.
     """
 
     def __init__(self, load_timeout: float | None, max_workers: int) -> None:
         self.load_timeout = load_timeout
-        self.cap = max(MIN_STUCK_CAP, max_workers)
+        self._cap = max(MIN_STUCK_CAP, max_workers)
         self._submissions: set[Future[Any] | PoolCall] = set()
+        #: Whether no further load may start: as many are stuck as are allowed. Kept as an
+        #: attribute, as every start of a prefetch reads it.
+        self.full = False
 
     def __len__(self) -> int:
         return len(self._submissions)
-
-    @property
-    def full(self) -> bool:
-        """Whether no further load may start: as many are stuck as are allowed."""
-        return len(self._submissions) >= self.cap
 
     def refuse_if_full(self, position: int) -> None:
         """Raise the error a request for ``position`` gets when no load may start."""
@@ -50,12 +48,14 @@ class StuckLoads:
         """Count ``submission``'s load as stuck until its thread returns."""
         if submission is not None:
             self._submissions.add(submission)
+            self.full = len(self._submissions) >= self._cap
 
     def returned(self, submission: Future[Any] | PoolCall | None) -> bool:
         """Whether ``submission`` was a stuck load (its worker is free again); forget it."""
         if submission is None or submission not in self._submissions:
             return False
         self._submissions.discard(submission)
+        self.full = len(self._submissions) >= self._cap
         return True
 
     def error(self, entry: Entry, ran: float) -> TimeoutError:

@@ -179,6 +179,17 @@ def test_past_the_stuck_cap_a_request_fails_at_once_saying_how_many_are_stuck(
             loader.get(4, timeout=WAIT)
 
 
+def test_once_the_stuck_loads_return_loads_start_again(released: Any) -> None:
+    hang = released()
+    with PrefetchingLoader(waiting_on(hang), ahead=0, max_workers=1, load_timeout=0.05) as loader:
+        for n in range(4):
+            with pytest.raises(TimeoutError, match="is stuck"):
+                loader.get(n, timeout=WAIT)
+        hang.set()  # the stuck loads return; their late results are dropped
+        wait_until(lambda: loader.stats().wasted_loads == 4)
+        assert loader.get(4, timeout=WAIT) is True
+
+
 def test_a_get_timeout_for_an_item_that_never_started_says_it_is_queued(
     load: RecordingLoad,
 ) -> None:
