@@ -20,7 +20,7 @@ from ._deadlines import DeadlineThread
 from ._errors import LoaderClosedError
 from ._pool import DaemonThreadPool, PoolCall
 from ._scheduler import Scheduler
-from ._scheduling import Outcome, Start
+from ._scheduling import NOTHING_TO_DO, Outcome, Start
 from ._sizeof import checked_size
 from ._waiting import wait_all
 
@@ -170,7 +170,8 @@ class Dispatcher:
     ) -> None:
         with self._lock:
             outcome = self._scheduler.record(start, submission, value, error)
-        self._act(outcome)
+        if outcome is not NOTHING_TO_DO:
+            self._act(outcome)
 
     def _act(self, outcome: Outcome) -> None:
         if outcome.release_worker and self._pool is not None:

@@ -125,7 +125,9 @@ class EntryTable:
         #: ``get(index)``: the entry for ``index`` in the table, or ``None``. The dict's own
         #: method, as it is called on every request, twice.
         self.get: Callable[[int], Entry | None] = self._entries.get
-        self._queue: list[Entry] = []
+        #: The QUEUED entries, nearest to the consumer first. Read it freely (every request and
+        #: every completed load looks whether it is empty); change it only through the methods.
+        self.queue: list[Entry] = []
         self.running: dict[int, Entry] = {}
         self.retrying: dict[int, Entry] = {}
         self.requested_count = 0
@@ -153,7 +155,7 @@ class EntryTable:
         if entry.state is EntryState.DONE:
             self.held_bytes += entry.size
         elif entry.state is EntryState.QUEUED:
-            self._queue.append(entry)
+            self.queue.append(entry)
 
     def touch(self, entry: Entry) -> None:
         """Mark ``entry`` requested and the most recently requested."""
@@ -171,7 +173,7 @@ class EntryTable:
             self.held_bytes -= entry.size
             entry.value = None  # free the item now, not when the last reference goes
         elif entry.state is EntryState.QUEUED:
-            self._queue.remove(entry)
+            self.queue.remove(entry)
 
     def clear(self) -> list[Entry]:
         """Remove every entry; return them."""
@@ -184,26 +186,23 @@ class EntryTable:
 
     def dequeue(self, entry: Entry) -> None:
         """Take a QUEUED entry out of the queue (it is about to start)."""
-        self._queue.remove(entry)
+        self.queue.remove(entry)
 
     def requeue(self, wanted: list[Entry], keep: set[int]) -> list[Entry]:
         """Make ``wanted`` the queue; remove and return queued entries not in ``keep``."""
-        dropped = [entry for entry in self._queue if entry.index not in keep]
+        dropped = [entry for entry in self.queue if entry.index not in keep]
         for entry in dropped:
             self.remove(entry)
-        self._queue = wanted
+        self.queue = wanted
         return dropped
 
     def queue_first(self, entry: Entry) -> None:
         """Put an entry that became QUEUED again at the head of the queue."""
-        self._queue.insert(0, entry)
+        self.queue.insert(0, entry)
 
     def first_queued(self, count: int) -> list[Entry]:
         """The ``count`` nearest queued prefetches (fewer if fewer are queued), left queued."""
-        return self._queue[: max(0, count)]
-
-    def has_queued(self) -> bool:
-        return bool(self._queue)
+        return self.queue[: max(0, count)]
 
     def set_ready(self, entry: Entry, value: Any, size: int) -> None:
         """Record a completed load of an entry in the table."""

@@ -17,39 +17,44 @@ MISSING_FOR = 1.0
 _PRUNE_AT = 256
 
 
-class RecentlyMissing:
+class RecentlyMissing(dict[int, float]):
     """Indices found missing, each remembered for ``seconds`` (``perf_counter()`` times).
+
+    A dict of index to when read-ahead may try it again, so that whether any is remembered
+    (asked on every request that slides the window, and every completed load) is a check in C.
 
     Example:
         >>> missing = RecentlyMissing(seconds=1.0)
         >>> missing.add(12, now=100.0)
         >>> missing.holds(12, now=100.5), missing.holds(12, now=101.0)
         (True, False)
+        >>> bool(missing)
+        False
     """
 
-    def __init__(self, seconds: float = MISSING_FOR) -> None:
-        self._seconds = seconds
-        self._until: dict[int, float] = {}  # index -> when read-ahead may try it again
+    __slots__ = ("_seconds",)
 
-    def __bool__(self) -> bool:
-        return bool(self._until)
+    def __init__(self, seconds: float = MISSING_FOR) -> None:
+        super().__init__()
+        self._seconds = seconds
 
     def add(self, index: int, now: float) -> None:
         """Remember that the file of ``index`` was missing at ``now``."""
-        if len(self._until) >= _PRUNE_AT:
-            self._until = {i: until for i, until in self._until.items() if until > now}
-        self._until[index] = now + self._seconds
+        if len(self) >= _PRUNE_AT:
+            for expired in [i for i, until in self.items() if until <= now]:
+                del self[expired]
+        self[index] = now + self._seconds
 
     def discard(self, index: int) -> None:
         """Forget ``index`` (its file was read after all)."""
-        self._until.pop(index, None)
+        self.pop(index, None)
 
     def holds(self, index: int, now: float) -> bool:
         """Whether read-ahead must still leave ``index`` alone at ``now``."""
-        until = self._until.get(index)
+        until = self.get(index)
         if until is None:
             return False
         if until > now:
             return True
-        del self._until[index]
+        del self[index]
         return False

@@ -20,6 +20,7 @@ from ._pool import PoolCall
 from ._readahead import LoadTimes, ReadAheadPolicy
 from ._retry import RetryPolicy
 from ._scheduling import (
+    NOTHING_TO_DO,
     Outcome,
     Request,
     Start,
@@ -291,13 +292,14 @@ class Scheduler:
         return Start(entry, attempt)
 
     def _startable(self, now: float) -> tuple[list[Start], float | None]:
-        """Start queued prefetches while workers are free (stuck loads count for none).
+        """Start queued prefetches while workers are free (stuck loads count for none); none once
+        closed.
 
         Of several, the nearest may start first, the others after a head start (see
         :meth:`HeadStart.split`); returns the starts and when to call back (``None``: no need).
         """
         table = self._table
-        if not table.has_queued() or self._head_start.holds(now):
+        if self.closed or not table.queue or self._head_start.holds(now):
             return [], None
         free = 0 if self._stuck.full else self._max_workers - len(table.running)
         queued = table.first_queued(free)
@@ -324,10 +326,10 @@ class Scheduler:
         entry, now = start.entry, time.perf_counter()
         if self._stuck.returned(submission):  # given up long ago; its worker is free again
             self.counters.wasted_loads += error is None  # its late result is dropped
-            starts, held_until = self._startable_unless_closed(now)
+            starts, held_until = self._startable(now)
             return Outcome(release_worker=True, starts=starts, wake_at=held_until)
         if entry.attempt != start.attempt or entry.state is not EntryState.RUNNING:
-            return Outcome()  # an attempt already settled (abandoned at close)
+            return NOTHING_TO_DO  # an attempt already settled (abandoned at close)
         # The executor's future holds the item too, and refers back to this entry through its
         # done-callback: break the cycle so an evicted item is freed at once, not when the
         # cycle collector runs.
@@ -359,7 +361,9 @@ class Scheduler:
             entry.move_to(EntryState.DONE)
             # Dropped while it ran (evicted or invalidated) and never asked for.
             self.counters.wasted_loads += not entry.requested
-        starts, held_until = self._startable_unless_closed(now)
+        starts, held_until = self._startable(now)
+        if entry.future is None and not starts and held_until is None:
+            return NOTHING_TO_DO  # a prefetch nobody waits for yet, and nothing to follow it
         return Outcome(future=entry.future, value=value, starts=starts, wake_at=held_until)
 
     def _record_failure(self, entry: Entry, error: BaseException, now: float) -> Outcome:
@@ -370,7 +374,7 @@ class Scheduler:
             entry.move_to(EntryState.RETRY_WAIT)
             entry.retry_at = now + self._retry.delay(entry.attempt, self._rng)
             table.retrying[entry.index] = entry
-            starts, held_until = self._startable_unless_closed(now)
+            starts, held_until = self._startable(now)
             return Outcome(wake_at=earliest(entry.retry_at, held_until), starts=starts)
         if table.holds(entry):
             table.remove(entry)  # a failure is not kept: the next request loads again
@@ -383,13 +387,10 @@ class Scheduler:
         elif not isinstance(error, LoaderClosedError):
             self.counters.loads_failed += 1
         future, entry.future = entry.future, None
-        starts, held_until = self._startable_unless_closed(now)
+        starts, held_until = self._startable(now)
         return Outcome(
             future=future, error=error, note=loader_note(entry), starts=starts, wake_at=held_until
         )
-
-    def _startable_unless_closed(self, now: float) -> tuple[list[Start], float | None]:
-        return ([], None) if self.closed else self._startable(now)
 
     def _give_up_stuck(self, now: float) -> list[tuple[Outcome, bool]]:
         """Settle every load running longer than ``load_timeout`` as failed by a timeout."""

@@ -13,6 +13,7 @@ from ._notes import set_loader_note
 from ._pool import PoolCall
 
 __all__ = [
+    "NOTHING_TO_DO",
     "Outcome",
     "Request",
     "Start",
@@ -76,6 +77,10 @@ class Outcome:
                 self.future.set_exception(self.error)
         except InvalidStateError:
             pass  # already failed by close() or given up as stuck: the late result is dropped
+
+
+#: The outcome that asks for nothing (nobody to tell, nothing to start): shared, never changed.
+NOTHING_TO_DO = Outcome()
 
 
 def running_since(entry: Entry) -> float | None:
