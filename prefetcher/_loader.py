@@ -232,7 +232,8 @@ class PrefetchingLoader(Generic[K, T]):
                 if not isinstance(error, LoaderClosedError):
                     set_loader_note(error, loader_note(entry))  # this index, whoever else raised it
                 raise error
-            return cast(T, future.result(0))
+            loaded: T = future.result(0)
+            return loaded
         finally:
             ended = time.perf_counter()
             with self._lock:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections import deque
 from typing import Protocol
@@ -30,14 +31,20 @@ class LoadTimes:
     _QUANTILE = 0.25
 
     def __init__(self) -> None:
-        self._samples: deque[float] = deque(maxlen=self._SAMPLES)
+        # The newest samples, oldest first, and the same samples sorted (every load adds one:
+        # kept sorted rather than sorted again).
+        self._samples: deque[float] = deque()
+        self._ordered: list[float] = []
         #: ``None`` until a load has finished.
         self.typical: float | None = None
 
     def add(self, seconds: float) -> None:
         """Account for a load that took ``seconds`` from submission to completion."""
-        self._samples.append(seconds)
-        ordered = sorted(self._samples)
+        samples, ordered = self._samples, self._ordered
+        samples.append(seconds)
+        bisect.insort(ordered, seconds)
+        if len(samples) > self._SAMPLES:
+            del ordered[bisect.bisect_left(ordered, samples.popleft())]
         self.typical = ordered[int(len(ordered) * self._QUANTILE)]
 
 

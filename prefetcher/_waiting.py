@@ -11,7 +11,6 @@ wait here is cut into slices of at most ``SLICE`` seconds, so Ctrl-C is seen wit
 from __future__ import annotations
 
 import concurrent.futures
-import contextlib
 import threading
 import time
 from collections.abc import Collection, Iterator
@@ -61,10 +60,11 @@ def _wait_one(future: Future[Any], deadline: float | None) -> bool:
         length = _remaining(deadline)
         if length <= 0:
             return False
-        with contextlib.suppress(
-            concurrent.futures.TimeoutError, concurrent.futures.CancelledError
-        ):
+        # Not contextlib.suppress, which costs three calls more on the way of every get that waits.
+        try:  # noqa: SIM105
             future.exception(length)
+        except (concurrent.futures.TimeoutError, concurrent.futures.CancelledError):
+            pass
     return True
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from typing import Any
 
 import pytest
@@ -65,6 +66,17 @@ def test_the_typical_load_time_follows_a_share_that_became_slower() -> None:
     for seconds in [0.035] * 16 + [0.065] * 16:
         times.add(seconds)
     assert times.typical == 0.065
+
+
+def test_the_typical_load_time_is_the_lower_quartile_of_the_sixteen_newest_loads() -> None:
+    rng = random.Random(7)
+    times, seen = LoadTimes(), []
+    for _ in range(200):
+        seconds = rng.choice([rng.uniform(0.01, 0.2), 0.05])  # ties too
+        times.add(seconds)
+        seen.append(seconds)
+        newest = sorted(seen[-16:])
+        assert times.typical == newest[len(newest) // 4]
 
 
 def test_there_is_no_typical_load_time_before_a_load_finished() -> None:
