@@ -52,11 +52,10 @@ class ReadAheadWindow:
         """Queue the window around ``position``; return the queued prefetches dropped from it."""
         if (
             behind == 0
-            and self.has_shape(ahead, behind)
+            and self._shape[1] == 0
             and self._planned_from == (position - direction, direction)
         ):
-            self._slide(position, direction, ahead, length, now)
-            return []
+            return self._slide(position, direction, ahead, length, now)
         self._shape = (ahead, behind)
         self._planned_from = (position, direction)
         targets = window_targets(position, direction, ahead, behind, length)
@@ -72,23 +71,37 @@ class ReadAheadWindow:
 
     def _slide(
         self, position: int, direction: int, ahead: int, length: int | None, now: float
-    ) -> None:
-        """One step on in the direction of travel: the window gains one item at its far end.
+    ) -> list[Entry]:
+        """One step on in the direction of travel, ``ahead`` deep: the window gains the items
+        its far end reaches now, or, shallower than before, loses those it no longer reaches.
 
-        What the window held is already planned; what left it since (evicted, or failed) was
-        dropped on purpose, so it is not loaded again until it is asked for.
+        An adaptive window changes its depth by an item or two on many requests of a run: this
+        touches only the items that enter or leave the window, not all of it. What the window
+        held is already planned; what left it since (evicted, or failed) was dropped on purpose,
+        so it is not loaded again until it is asked for. Returns the queued prefetches dropped.
         """
+        was_ahead = self._shape[0]
+        self._shape = (ahead, 0)
         self._planned_from = (position, direction)
-        self.indices.discard(position)
-        target = position + direction * ahead
-        if (
-            ahead > 0
-            and target >= 0
-            and (length is None or target < length)
-            and not (self.missing and self.missing.holds(target, now))
-        ):
-            self.indices.add(target)
-            self._entry(target)
+        indices = self.indices
+        indices.discard(position)
+        dropped: list[Entry] = []
+        for step in range(ahead + 1, was_ahead):  # shallower: the far end leaves the window
+            target = position + direction * step
+            if target in indices:
+                indices.discard(target)
+                entry = self._table.get(target)
+                if entry is not None and entry.state is EntryState.QUEUED:
+                    self._table.remove(entry)
+                    dropped.append(entry)
+        for step in range(max(was_ahead, 1), ahead + 1):  # as deep or deeper: the far end grows
+            target = position + direction * step
+            if target < 0 or (length is not None and target >= length):
+                break
+            if not (self.missing and self.missing.holds(target, now)):
+                indices.add(target)
+                self._entry(target)
+        return dropped
 
     def _entry(self, target: int) -> Entry:
         """The entry for ``target`` of the window, added to the table (queued) if new."""
