@@ -176,6 +176,10 @@ class Dispatcher:
     def _act(self, outcome: Outcome) -> None:
         if outcome.release_worker and self._pool is not None:
             self._pool.remove_worker()
+        if outcome.starts:
+            # Before the waiters wake: a get that returns has its read-ahead on the way, even
+            # the prefetches this load held back for its head start.
+            self.start(outcome.starts)
         error = outcome.error
         if outcome.future is not None or error is not None:  # else nobody to tell, nothing to note
             outcome.resolve()
@@ -186,8 +190,6 @@ class Dispatcher:
         ):
             # Nobody waits for it (a prefetch): the only place this error is ever seen.
             _logger.debug("%s failed", outcome.note, exc_info=error)
-        if outcome.starts:
-            self.start(outcome.starts)
         if outcome.wake_at is not None:
             self.deadlines.wake_at(outcome.wake_at)
 

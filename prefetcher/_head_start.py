@@ -108,6 +108,10 @@ class HeadStart:
             return until
         if self._landing and self.holds(now):
             return None  # the landing's longer hold stands
+        if typical_load is None:
+            # No load has finished yet (the first request): the longest head start, which ends
+            # as soon as the load does, so a fast one pays nothing for it.
+            typical_load = MAX_HEAD_START / HEAD_START_SHARE
         return self._hold(loads, now, typical_load, HEAD_START_SHARE, MAX_HEAD_START)
 
     def release(self, index: int) -> bool:

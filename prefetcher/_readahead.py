@@ -59,12 +59,15 @@ class ReadAheadPolicy(Protocol):
     #: an attribute, not a property).
     behind: int
 
-    def on_request(self, step: int | None, was_ready: bool, now: float) -> int:
+    def on_request(
+        self, step: int | None, was_ready: bool, now: float, one_way: bool = False
+    ) -> int:
         """Account for a request ``step`` items from the previous one; return the new window.
 
         ``step`` is ``None`` for the first request; ``was_ready`` says whether the item was in
-        memory; ``now`` is a monotonic time in seconds. A repeated request (``step`` 0) keeps
-        the window and reads nothing behind it.
+        memory; ``now`` is a monotonic time in seconds; ``one_way`` says that only one way is
+        open from a first request (it is for the first item or the last). A repeated request
+        (``step`` 0) keeps the window and reads nothing behind it.
         """
 
     def on_load_finished(self, typical: float) -> None:
@@ -85,7 +88,9 @@ class FixedReadAhead:
     def window(self) -> int:
         return self._ahead
 
-    def on_request(self, step: int | None, was_ready: bool, now: float) -> int:
+    def on_request(
+        self, step: int | None, was_ready: bool, now: float, one_way: bool = False
+    ) -> int:
         return self._ahead
 
     def on_load_finished(self, typical: float) -> None:
@@ -118,10 +123,11 @@ class AdaptiveReadAhead:
     and then reads on from there, but which way is anybody's guess, so the depth the run had
     reached, less one, is read on both sides of the jump (a few reads that will be wasted,
     against a wait on each of the first steps); the first step from there, which shows the way,
-    grows the window at once. The first request is treated the same
-    way, with ``minimum`` items on each side. A jump that follows a jump (or the first request)
-    is random access, where any prefetch is wasted work, so the window drops to 0 until a
-    sequential step is seen.
+    grows the window at once. The first request is treated the same way, with ``minimum`` items
+    on each side; for the first item or the last, where only one way is open, it reads a few
+    items that way instead (four, or ``maximum`` if that is less). A jump that follows a jump
+    (or the first request) is random access, where any prefetch is wasted work, so the window
+    drops to 0 until a sequential step is seen.
     """
 
     # Weight of the newest sample in the running averages: reacts within a few items yet
@@ -131,6 +137,10 @@ class AdaptiveReadAhead:
     _RUN = 2
     # Ready requests in a row after which one extra item of the window is given back.
     _RELAX = 8
+    # The window of a first request where only one way is open: until the first step measures
+    # the load time and the interval, it hides a load up to about three times the consumer's
+    # work on an item (the wait of the fourth item otherwise, whose load the first step starts).
+    _FIRST_ONE_WAY = 4
 
     def __init__(self, minimum: int, maximum: int) -> None:
         self._minimum = minimum
@@ -150,15 +160,22 @@ class AdaptiveReadAhead:
     def window(self) -> int:
         return self._window
 
-    def on_request(self, step: int | None, was_ready: bool, now: float) -> int:
+    def on_request(
+        self, step: int | None, was_ready: bool, now: float, one_way: bool = False
+    ) -> int:
         previous_at, self._last_served_at = self._last_served_at, now
         self.behind = 0
         if step is None:
-            # Which way the consumer goes is unknown: one item each side, and the first step
-            # shows the way.
-            self._window = self._minimum
-            self.behind = self._minimum
             self._streak = self._RUN - 1
+            if one_way:
+                # The first item (or the last): the way is known, the depth not yet, and the
+                # first step that measures it comes one load later.
+                self._window = min(self._maximum, max(self._minimum, self._FIRST_ONE_WAY))
+            else:
+                # Which way the consumer goes is unknown: the minimum each side, and the first
+                # step shows the way.
+                self._window = self._minimum
+                self.behind = self._minimum
         elif step in (1, -1):
             if previous_at is not None:
                 self._interval = self._average(self._interval, max(0.0, now - previous_at))

@@ -94,7 +94,9 @@ class Scheduler:
         ready = entry.state is EntryState.DONE
         value = entry.value if ready else None
         future = self._future_of(entry) if want_future or not ready else None
-        window = self._policy.on_request(travel.step, ready, now)
+        # Only one way is open from a first request for the first item or the last.
+        one_way = travel.step is None and (position == 0 or position + 1 == length)
+        window = self._policy.on_request(travel.step, ready, now, one_way)
         behind = self._policy.behind
         if travel.step != 0 or starts or not self._window.has_shape(window, behind):
             dropped = self._window.plan(position, travel.direction, window, behind, length, now)

@@ -70,16 +70,24 @@ def test_prefetches_planned_with_a_demand_load_are_submitted_after_its_head_star
     assert first_prefetch - requested_at >= head_start
 
 
-def test_the_first_request_gives_no_head_start_before_any_load_time_is_known() -> None:
+def test_the_first_requests_prefetches_wait_the_longest_head_start_while_its_load_runs() -> None:
+    release = threading.Event()
+
     def load(key: int) -> int:
+        if key == 0:
+            release.wait(WAIT)  # the first read is slow; how slow, nobody knows yet
         return key
 
     clock = SubmissionClock()
     with PrefetchingLoader(load, ahead=2, executor=clock) as loader:
-        loader.get(0, timeout=WAIT)
-        # Submitted within get, before it waited for item 0.
-        assert clock.submitted(1) and clock.submitted(2)
+        requested_at = time.perf_counter()
+        first = loader.request(0)
+        wait_until(lambda: clock.submitted(1) and clock.submitted(2))
+        release.set()
+        assert first.result(timeout=WAIT) == 0
     clock.shutdown(wait=True)
+    assert clock.submitted_at[0] < min(clock.submitted_at[1], clock.submitted_at[2])
+    assert min(clock.submitted_at[1], clock.submitted_at[2]) - requested_at >= MAX_HEAD_START
 
 
 def test_loads_too_short_for_a_head_start_start_their_prefetches_with_the_demand() -> None:
@@ -125,8 +133,17 @@ def test_a_head_start_is_at_most_its_maximum() -> None:
 def test_loads_shorter_than_the_minimum_get_no_head_start() -> None:
     head_start = HeadStart()
     assert head_start.give([running_demand()], 100.0, MIN_HEAD_START_LOAD / 2) is None
-    assert head_start.give([running_demand()], 100.0, None) is None
     assert not head_start.holds(now=100.0)
+
+
+def test_before_any_load_time_is_known_a_demand_load_gets_the_longest_head_start() -> None:
+    head_start = HeadStart()
+    assert head_start.give([running_demand()], 100.0, None) == 100.0 + MAX_HEAD_START
+    assert head_start.holds(now=100.0)
+
+
+def test_before_any_load_time_is_known_a_burst_starts_whole() -> None:
+    assert HeadStart().split(burst(11, 12, 13), 10, now=100.0, typical_load=None) == (3, None)
 
 
 def burst(*indices: int) -> list[Entry]:

@@ -34,6 +34,17 @@ def test_the_first_request_reads_the_minimum_on_both_sides() -> None:
     assert policy.behind == 1
 
 
+def test_a_first_request_where_only_one_way_is_open_reads_four_items_that_way() -> None:
+    policy = AdaptiveReadAhead(minimum=1, maximum=8)
+    assert policy.on_request(None, False, 0.0, one_way=True) == 4
+    assert policy.behind == 0
+
+
+def test_a_first_request_where_only_one_way_is_open_reads_at_most_the_maximum() -> None:
+    policy = AdaptiveReadAhead(minimum=1, maximum=2)
+    assert policy.on_request(None, False, 0.0, one_way=True) == 2
+
+
 def test_the_first_step_grows_the_window_to_the_estimate_at_once() -> None:
     policy = AdaptiveReadAhead(minimum=1, maximum=8)
     policy.on_load_finished(0.035)
@@ -180,22 +191,28 @@ def test_the_loader_reads_both_sides_of_a_jump_out_of_a_run() -> None:
         assert set(load.calls[calls_before:]) == set(range(500 - side, 500 + side + 1))
 
 
-def test_a_first_request_for_item_0_reads_forward_what_it_would_read_on_both_sides() -> None:
+def test_a_first_request_for_item_0_reads_four_items_forward() -> None:
     load = RecordingLoad()
     with PrefetchingLoader(load, ahead="auto") as loader:
         loader.get(0, timeout=WAIT)
         wait_until(lambda: loader.stats().pending == 0)
-        assert sorted(load.calls) == [0, 1, 2]
+        assert sorted(load.calls) == [0, 1, 2, 3, 4]
 
 
-def test_a_first_request_for_the_last_item_reads_backward_what_it_would_read_on_both_sides() -> (
-    None
-):
+def test_a_first_request_for_the_last_item_reads_four_items_backward() -> None:
     load = RecordingLoad()
     with PrefetchingLoader(load, range(10), ahead="auto") as loader:
         loader.get(9, timeout=WAIT)
         wait_until(lambda: loader.stats().pending == 0)
-        assert sorted(load.calls) == [7, 8, 9]
+        assert sorted(load.calls) == [5, 6, 7, 8, 9]
+
+
+def test_a_first_request_in_the_middle_reads_one_item_each_side() -> None:
+    load = RecordingLoad()
+    with PrefetchingLoader(load, range(10), ahead="auto") as loader:
+        loader.get(5, timeout=WAIT)
+        wait_until(lambda: loader.stats().pending == 0)
+        assert sorted(load.calls) == [4, 5, 6]
 
 
 def test_the_loader_window_drops_on_a_jump_and_random_access_reads_only_requests() -> None:
@@ -234,7 +251,8 @@ def test_the_default_workers_leave_room_for_the_whole_window_and_a_request(ahead
     executor = RecordingExecutor(max_workers=20)
     with PrefetchingLoader(load, ahead=ahead, executor=executor) as loader:
         loader.request(0)
-        assert executor.submitted == list(range(ahead + 1))
+        # The prefetches follow the first load after its head start.
+        wait_until(lambda: executor.submitted == list(range(ahead + 1)))
         loader.request(1)  # a hit on a loading prefetch: nothing more may start
         assert executor.submitted == list(range(ahead + 1))
         gate.set()

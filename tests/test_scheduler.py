@@ -29,9 +29,19 @@ def request(plan: Scheduler, position: int) -> list[Start]:
     return plan.request(position, None, False, time.perf_counter()).starts
 
 
+def first_request(plan: Scheduler, position: int, now: float) -> list[Start]:
+    """The loads a first request for ``position`` at ``now`` starts: the demand load at once,
+    its read-ahead once the longest head start is over (no load time is known yet)."""
+    starts = plan.request(position, None, False, now).starts
+    assert indices(starts) == [position]
+    _, held, _ = plan.deadline(now + MAX_HEAD_START)
+    return starts + held
+
+
 def test_a_prefetch_due_for_retry_waits_while_the_workers_are_busy() -> None:
     plan = scheduler(max_workers=2, ahead=1)
-    demand, prefetch = request(plan, 0)  # item 0 and the prefetch of item 1
+    # Item 0 and the prefetch of item 1.
+    demand, prefetch = first_request(plan, 0, time.perf_counter())
     plan.record(demand, None, "item 0", None)
     request(plan, 10)  # two demand loads keep both workers busy
     request(plan, 20)
@@ -42,7 +52,7 @@ def test_a_prefetch_due_for_retry_waits_while_the_workers_are_busy() -> None:
 
 def test_a_demand_load_starts_ahead_of_a_prefetch_due_for_retry() -> None:
     plan = scheduler(max_workers=2, ahead=1)
-    demand, prefetch = request(plan, 0)
+    demand, prefetch = first_request(plan, 0, time.perf_counter())
     plan.record(demand, None, "item 0", None)
     request(plan, 10)
     request(plan, 20)
@@ -54,7 +64,7 @@ def test_a_demand_load_starts_ahead_of_a_prefetch_due_for_retry() -> None:
 
 def test_a_prefetch_due_for_retry_starts_once_a_worker_is_free() -> None:
     plan = scheduler(max_workers=2, ahead=1)
-    demand, prefetch = request(plan, 0)
+    demand, prefetch = first_request(plan, 0, time.perf_counter())
     plan.record(prefetch, None, None, ConnectionError("reset"))
     _, starts, _ = plan.deadline(time.perf_counter())
     assert [(start.entry.index, start.attempt) for start in starts] == [(1, 2)]
@@ -62,9 +72,11 @@ def test_a_prefetch_due_for_retry_starts_once_a_worker_is_free() -> None:
 
 
 def scheduler_that_knows_its_load_time(ahead: int) -> tuple[Scheduler, float]:
-    """A scheduler whose first loads (0 and its window) each took 50 ms; and the time now."""
+    """A scheduler whose first loads (0 and its window) took 50 ms each once started (item 0
+    a head start longer); and the time now."""
     plan = scheduler(max_workers=ahead + 1, ahead=ahead)
-    for start in plan.request(0, None, False, time.perf_counter() - 0.05).starts:
+    began = time.perf_counter() - 0.05
+    for start in first_request(plan, 0, began - MAX_HEAD_START):
         plan.record(start, None, f"item {start.entry.index}", None)
     return plan, time.perf_counter()
 
