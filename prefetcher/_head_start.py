@@ -50,7 +50,9 @@ MAX_LANDING_HOLD = 0.5
 class HeadStart:
     """Whether prefetches must still wait for the loads given a head start.
 
-    Times are ``perf_counter()`` seconds. With ``hold_landings``, a landing's hold lasts until it
+    Times are ``perf_counter()`` seconds. Before any load has finished, a demand load gets the
+    longest head start, :data:`MAX_HEAD_START` (it still ends with the load); a burst of
+    prefetches then starts whole. With ``hold_landings``, a landing's hold lasts until it
     is done, or :meth:`release` ends it sooner, but at most :data:`LANDING_HOLD_SHARE`
     times a typical load (and :data:`MAX_LANDING_HOLD`); once released, the farther
     prefetches of the burst that follows wait for the landing's end (the nearest go at once).
