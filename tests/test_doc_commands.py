@@ -116,7 +116,17 @@ ELSEWHERE = {
     "--no-memory --no-micro --no-chart": (
         "tests/test_benchmarks_smoke.py (--quick, every contender and pattern, --runs 1 there)"
     ),
+    "python benchmarks/run.py --contenders plain,ahead1,aheadN,auto,window --runs 3 --no-memory "
+    "--no-micro --no-chart": (
+        "tests/test_benchmarks_smoke.py (--quick, every contender and pattern, --runs 1 there)"
+    ),
+    "python benchmarks/run.py --waits-chart docs/waits.png": (
+        "tests/test_benchmarks_smoke.py (--quick, with both charts to temporary files)"
+    ),
     "python benchmarks/scale.py": "tests/test_benchmarks_smoke.py (its --quick option)",
+    "python benchmarks/scale.py --only long,depth": (
+        "tests/test_benchmarks_smoke.py (--quick, which runs every part)"
+    ),
     "python benchmarks/scale.py --only overhead,hits": (
         "tests/test_benchmarks_smoke.py (--quick, which runs every part)"
     ),
@@ -128,6 +138,9 @@ ELSEWHERE = {
     ),
     "python benchmarks/real_share.py --quick": (
         "tests/test_benchmarks_smoke.py (with two patterns and without torch)"
+    ),
+    "python benchmarks/real_share.py --contenders plain,aheadN,auto --runs 3": (
+        "tests/test_benchmarks_smoke.py (--quick, with --contenders; --runs 1 there)"
     ),
     "python benchmarks/real_share.py --contenders auto --runs 3": (
         "tests/test_benchmarks_smoke.py (--quick, with --contenders; --runs 1 there)"
