@@ -191,28 +191,25 @@ def test_the_loader_reads_both_sides_of_a_jump_out_of_a_run() -> None:
         assert set(load.calls[calls_before:]) == set(range(500 - side, 500 + side + 1))
 
 
-def test_a_first_request_for_item_0_reads_four_items_forward() -> None:
+def loads_of_a_first_request(index: int, keys: range | None) -> list[int]:
+    """The items an ``ahead="auto"`` loader loads for a first request of ``index``."""
     load = RecordingLoad()
-    with PrefetchingLoader(load, ahead="auto") as loader:
-        loader.get(0, timeout=WAIT)
+    with PrefetchingLoader(load, keys, ahead="auto") as loader:
+        loader.get(index, timeout=WAIT)
         wait_until(lambda: loader.stats().pending == 0)
-        assert sorted(load.calls) == [0, 1, 2, 3, 4]
+        return sorted(load.calls)
+
+
+def test_a_first_request_for_item_0_reads_four_items_forward() -> None:
+    assert loads_of_a_first_request(0, keys=None) == [0, 1, 2, 3, 4]
 
 
 def test_a_first_request_for_the_last_item_reads_four_items_backward() -> None:
-    load = RecordingLoad()
-    with PrefetchingLoader(load, range(10), ahead="auto") as loader:
-        loader.get(9, timeout=WAIT)
-        wait_until(lambda: loader.stats().pending == 0)
-        assert sorted(load.calls) == [5, 6, 7, 8, 9]
+    assert loads_of_a_first_request(9, keys=range(10)) == [5, 6, 7, 8, 9]
 
 
 def test_a_first_request_in_the_middle_reads_one_item_each_side() -> None:
-    load = RecordingLoad()
-    with PrefetchingLoader(load, range(10), ahead="auto") as loader:
-        loader.get(5, timeout=WAIT)
-        wait_until(lambda: loader.stats().pending == 0)
-        assert sorted(load.calls) == [4, 5, 6]
+    assert loads_of_a_first_request(5, keys=range(10)) == [4, 5, 6]
 
 
 def test_the_loader_window_drops_on_a_jump_and_random_access_reads_only_requests() -> None:
