@@ -6,12 +6,19 @@ import random
 
 import pytest
 
-from prefetcher._entries import EntryState, EntryTable
+from prefetcher._entries import Entry, EntryState, EntryTable
 from prefetcher._window import ReadAheadWindow
 
 
 def queued(table: EntryTable) -> list[int]:
     return [entry.index for entry in table.queue]
+
+
+def start(table: EntryTable, entry: Entry) -> None:
+    """Start a queued entry's load, as the scheduler starts it."""
+    table.dequeue(entry)
+    entry.start_attempt(0.0)
+    table.running[entry.index] = entry
 
 
 def request(
@@ -26,9 +33,7 @@ def request(
     around it. Returns the queued prefetches the window dropped."""
     entry = table.get(position)
     if entry is not None and entry.state is EntryState.QUEUED:
-        table.dequeue(entry)
-        entry.start_attempt(0.0)
-        table.running[position] = entry
+        start(table, entry)
     dropped = window.plan(position, direction, ahead, 0, length, now=0.0)
     return [entry.index for entry in dropped]
 
@@ -71,9 +76,7 @@ def test_a_far_item_already_loading_stays_in_the_table_when_the_window_gets_shal
     request(table, window, 10, ahead=5)
     loading = table.get(15)
     assert loading is not None
-    table.dequeue(loading)  # the prefetch of 15 starts, as the scheduler starts it
-    loading.start_attempt(0.0)
-    table.running[15] = loading
+    start(table, loading)  # the prefetch of 15 starts
     assert request(table, window, 11, ahead=3) == []  # 15 is loading: nothing queued to drop
     assert table.get(15) is loading and loading.state is EntryState.RUNNING
     assert 15 not in window.indices  # out of the window: the first to go if room is needed
