@@ -1010,3 +1010,22 @@ def test_invalidate_lets_read_ahead_try_a_missing_file_again_at_once() -> None:
         wait_until(lambda: loader.stats().pending == 0)
         assert load.calls.count(5) == 2
         assert loader.stats().cached == 2
+
+
+def test_the_loads_a_finished_load_lets_start_are_submitted_before_its_waiters_hear_of_it(
+    load: RecordingLoad,
+) -> None:
+    gate = load.gate(KEYS[0])
+    later = load.gate(KEYS[1])  # item 1 stays loading, so item 2 cannot start meanwhile
+    executor = RecordingExecutor(max_workers=4)
+    seen: list[list[Any]] = []
+    # One load in flight at a time: item 1's prefetch can start only once item 0 is done.
+    with PrefetchingLoader(load, KEYS, ahead=2, max_workers=1, executor=executor) as loader:
+        first = loader.request(0)
+        first.add_done_callback(lambda _: seen.append(list(executor.submitted)))
+        gate.set()
+        assert first.result(timeout=WAIT) == load(KEYS[0])
+        wait_until(lambda: bool(seen))
+        later.set()
+    executor.shutdown()
+    assert seen == [["0.png", "1.png"]]
