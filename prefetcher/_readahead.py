@@ -103,11 +103,13 @@ class FixedReadAhead:
 class AdaptiveReadAhead:
     """A window that grows on a sequential run and collapses on random access.
 
-    The depth that hides a load's latency is about ``load time / time between requests + 1``
-    items: that many loads must be in flight so one finishes every time the consumer asks. The
-    policy measures both itself -- the time between requests without the time the consumer spent
-    waiting for the loader, which is what the window is there to remove -- and, during a
-    sequential run (steps of +1 or -1), moves the window to that depth.
+    The depth that hides a load's latency is ``load time / time between requests`` items, plus
+    half an item of margin, rounded up: the item that far ahead, started when the consumer asks
+    for this one, is ready about half a request before the consumer comes to it, and so is
+    every item nearer. The policy measures both
+    itself -- the time between requests without the time the consumer spent waiting for the
+    loader, which is what the window is there to remove -- and, during a sequential run (steps
+    of +1 or -1), moves the window to that depth.
 
     The load time is the typical one of :class:`LoadTimes`, which does not feed on the depth.
 
@@ -141,6 +143,9 @@ class AdaptiveReadAhead:
     # the load time and the interval, it hides a load up to about three times the consumer's
     # work on an item (the wait of the fourth item otherwise, whose load the first step starts).
     _FIRST_ONE_WAY = 4
+    # Requests of margin in the depth: the far end is due to be ready this long before it is
+    # asked for.
+    _MARGIN = 0.5
 
     def __init__(self, minimum: int, maximum: int) -> None:
         self._minimum = minimum
@@ -226,7 +231,11 @@ class AdaptiveReadAhead:
     def _estimate(self) -> int:
         if self._interval is None or self._load_time is None:
             return 0
-        return math.ceil(self._load_time / max(self._interval, 1e-6)) + 1
+        # Half a request of margin, for the jitter of the loads, not a whole item more: a
+        # deeper window reads more past every run's end and on the wrong side of every jump,
+        # and loads in flight together slow each other. A consumer that still arrives too
+        # early grows the window by the misses instead (_depth_for_run).
+        return math.ceil(self._load_time / max(self._interval, 1e-6) + self._MARGIN)
 
     @classmethod
     def _average(cls, average: float | None, sample: float) -> float:

@@ -47,9 +47,9 @@ def test_a_first_request_where_only_one_way_is_open_reads_at_most_the_maximum() 
 
 def test_the_first_step_grows_the_window_to_the_estimate_at_once() -> None:
     policy = AdaptiveReadAhead(minimum=1, maximum=8)
-    policy.on_load_finished(0.035)
+    policy.on_load_finished(0.034)
     windows = walk(policy, [None, 1], ready=True, every=0.010)
-    assert windows == [1, 5]  # ceil(35 ms / 10 ms) + 1
+    assert windows == [1, 4]  # ceil(34 ms / 10 ms + 0.5)
 
 
 def test_the_window_grows_while_the_consumer_arrives_at_items_still_loading() -> None:
@@ -96,20 +96,23 @@ def test_there_is_no_typical_load_time_before_a_load_finished() -> None:
 
 def test_a_miss_at_full_depth_adds_an_item_that_ready_requests_give_back() -> None:
     policy = AdaptiveReadAhead(minimum=1, maximum=16)
-    policy.on_load_finished(0.035)
+    policy.on_load_finished(0.034)
     readiness = [True] * 3 + [False] + [True] * 8
     windows = [
         policy.on_request(None if i == 0 else 1, ready, 0.010 * i)
         for i, ready in enumerate(readiness)
     ]
-    assert windows[2:] == [5, 6, 6, 6, 6, 6, 6, 6, 6, 5]  # back to 5 at the 8th ready request
+    assert windows[2:] == [4, 5, 5, 5, 5, 5, 5, 5, 5, 4]  # back to 4 at the 8th ready request
 
 
-def test_the_window_moves_to_load_time_over_request_interval_plus_one() -> None:
+@pytest.mark.parametrize(("load_time", "depth"), [(0.034, 4), (0.036, 5)])
+def test_the_window_moves_to_load_time_over_request_interval_and_half_a_request_rounded_up(
+    load_time: float, depth: int
+) -> None:
     policy = AdaptiveReadAhead(minimum=1, maximum=8)
-    policy.on_load_finished(0.035)
+    policy.on_load_finished(load_time)
     windows = walk(policy, [None, 1, 1, 1], ready=True, every=0.010)
-    assert windows[-1] == 5  # ceil(35 ms / 10 ms) + 1
+    assert windows[-1] == depth  # ceil(3.4 + 0.5) and ceil(3.6 + 0.5)
 
 
 def test_a_backward_run_grows_the_window_too() -> None:
