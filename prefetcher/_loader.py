@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 import weakref
@@ -34,6 +35,8 @@ __all__ = ["PrefetchingLoader"]
 
 K = TypeVar("K")
 T = TypeVar("T")
+
+_INFINITY = math.inf
 
 
 # How long leaving a `with` block normally waits for loads still running before it abandons
@@ -203,7 +206,8 @@ class PrefetchingLoader(Generic[K, T]):
                 one note naming the index and the key. The failure is not kept: the next
                 ``get`` loads again.
         """
-        if timeout is not None:
+        # Plain seconds are checked without a call (a NaN fails the comparisons too).
+        if timeout is not None and not (type(timeout) in (float, int) and 0 <= timeout < _INFINITY):
             check_seconds("timeout", timeout)
         scheduler = self._scheduler
         if type(index) is int and index == scheduler.repeatable_index:  # the same item again
