@@ -115,7 +115,9 @@ class AdaptiveReadAhead:
 
     When the consumer still arrives at an item that is not ready although the window was as
     deep as the estimate, the estimate is behind: the window grows by one more item, and gives
-    that item back after a stretch of requests that all found their item ready.
+    that item back after a stretch of requests that all found their item ready. On the first
+    steps from a landing (as many as the window is deep) the consumer comes to items that were
+    started fewer requests ahead than that, so a miss there does not grow the window.
 
     A single step of +1 or -1 may be chance among random requests, so after a jump that follows
     a jump the window grows only from the second step of a run on; the first keeps at least
@@ -160,6 +162,10 @@ class AdaptiveReadAhead:
         self._load_time: float | None = None
         self._extra = 0  # items on top of the estimate, for misses the estimate did not foresee
         self._ready_streak = 0
+        # Steps of a run from a landing (a jump out of a run) that still come to items started
+        # fewer requests ahead than the window is deep: on both sides of the landing, or by the
+        # first step, which grew the window at once. A miss there says nothing of the estimate.
+        self._short_lead = 0
 
     @property
     def window(self) -> int:
@@ -187,6 +193,8 @@ class AdaptiveReadAhead:
             self._streak += 1
             if self._streak >= self._RUN:
                 self._window = self._depth_for_run(was_ready)
+            if self._short_lead:
+                self._short_lead -= 1
             else:
                 self._window = max(self._window, self._minimum)
         elif step != 0:
@@ -203,7 +211,7 @@ class AdaptiveReadAhead:
                 self._ready_streak = 0
         else:
             self._ready_streak = 0
-            if self._window >= base + self._extra:
+            if self._window >= base + self._extra and not self._short_lead:
                 self._extra += 1  # deep enough by the estimate, and still too late
         self._extra = min(self._extra, self._maximum)
         return min(self._maximum, base + self._extra)
@@ -214,6 +222,7 @@ class AdaptiveReadAhead:
             # comes one load later: by then, whichever way it goes, the items that step
             # cannot start in time must be loading already, on both sides.
             side = max(self._minimum, min(self._window - 1, self._maximum // 2))
+            self._short_lead = self._window
             self._window = side
             self.behind = min(side, self._maximum - side)
             # The first step from here shows the way the viewer goes on: grow at once.
@@ -221,6 +230,7 @@ class AdaptiveReadAhead:
         else:
             self._window = 0
             self._streak = 0
+            self._short_lead = 0
 
     def on_load_finished(self, typical: float) -> None:
         self._load_time = typical

@@ -105,6 +105,32 @@ def test_a_miss_at_full_depth_adds_an_item_that_ready_requests_give_back() -> No
     assert windows[2:] == [4, 5, 5, 5, 5, 5, 5, 5, 5, 4]  # back to 4 at the 8th ready request
 
 
+def steps_from_a_landing(readiness: list[bool]) -> list[int]:
+    """A run 4 deep (34 ms loads, a request every 10 ms), a jump, then a step forward for each
+    of ``readiness``; return the windows of those steps."""
+    policy = AdaptiveReadAhead(minimum=1, maximum=16)
+    policy.on_load_finished(0.034)
+    now = 0.0
+    for step in (None, 1, 1, 1, 1):
+        now += 0.010
+        policy.on_request(step, True, now)
+    now += 0.010
+    policy.on_request(30, False, now)
+    windows = []
+    for ready in readiness:
+        now += 0.010
+        windows.append(policy.on_request(1, ready, now))
+    return windows
+
+
+def test_misses_on_the_first_steps_from_a_landing_do_not_deepen_the_window() -> None:
+    assert steps_from_a_landing([False] * 4) == [4, 4, 4, 4]
+
+
+def test_a_miss_at_items_read_at_full_depth_after_a_landing_deepens_the_window() -> None:
+    assert steps_from_a_landing([True] * 4 + [False]) == [4, 4, 4, 4, 5]
+
+
 @pytest.mark.parametrize(("load_time", "depth"), [(0.034, 4), (0.036, 5)])
 def test_the_window_moves_to_load_time_over_request_interval_and_half_a_request_rounded_up(
     load_time: float, depth: int
