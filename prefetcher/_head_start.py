@@ -12,10 +12,9 @@ of a :class:`~prefetcher.TieredLoader`) may hold its prefetches longer for a lan
 load of an item that was not in the read-ahead window (a jump, or random access). They then
 wait until the landing is done, or until the part of it that must go first (its read) is done
 and :meth:`HeadStart.release` ends the hold early; but at most twice as long as a load
-typically takes (before any load time is known, :data:`MAX_LANDING_HOLD`), so that a load
-slower than usual ends its own hold, and one that hangs does too. A demand load within the
-window (a consumer catching up with its read-ahead) keeps the short head start: holding the
-window's prefetches there would only slow the stream.
+typically takes, so that a load slower than usual ends its own hold, and one that hangs does
+too. A demand load within the window (a consumer catching up with its read-ahead)
+keeps the short head start: holding the window's prefetches there would only slow the stream.
 """
 
 from __future__ import annotations
@@ -52,9 +51,8 @@ class HeadStart:
     """Whether prefetches must still wait for the loads given a head start.
 
     Times are ``perf_counter()`` seconds. Before any load has finished, a demand load gets the
-    longest head start, :data:`MAX_HEAD_START`, and a landing with ``hold_landings`` the
-    longest hold, :data:`MAX_LANDING_HOLD` (each still ends with the load, or the release); a
-    burst of prefetches then starts whole. With ``hold_landings``, a landing's hold lasts until it
+    longest head start, :data:`MAX_HEAD_START` (it still ends with the load); a burst of
+    prefetches then starts whole. With ``hold_landings``, a landing's hold lasts until it
     is done, or :meth:`release` ends it sooner, but at most :data:`LANDING_HOLD_SHARE`
     times a typical load (and :data:`MAX_LANDING_HOLD`); once released, the farther
     prefetches of the burst that follows wait for the landing's end (the nearest go at once).
@@ -105,10 +103,6 @@ class HeadStart:
         self.may_stagger = True
         if self._hold_landings and landing:
             self._released = None
-            if typical_load is None:
-                # No load has finished yet (the first request): the longest hold, which ends
-                # as soon as the landing's read is in.
-                typical_load = MAX_LANDING_HOLD / LANDING_HOLD_SHARE
             until = self._hold(loads, now, typical_load, LANDING_HOLD_SHARE, MAX_LANDING_HOLD)
             if until is not None:
                 self._landing = True

@@ -137,8 +137,7 @@ class TieredLoader(PrefetchingLoader[K, T]):
             read-ahead once it is decoded. Then the reads around the landing do not compete
             with its own for the link and the CPU, and the next step's run while it is
             decoded. Each hold lasts at most twice as long as a load typically takes (and
-            0.5 s, which is also the hold of the first request, before any load time is
-            known); a requested item within the window keeps the short head start of any
+            0.5 s); a requested item within the window keeps the short head start of any
             loader. ``False`` when the fetch stage's load does all the work (it decodes too),
             so that nothing is left to overlap.
         **options: Passed to :class:`PrefetchingLoader` for the decode stage (``cache_size``,

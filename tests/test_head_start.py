@@ -193,13 +193,6 @@ def running(index: int) -> Entry:
     return entry
 
 
-def test_before_any_load_time_is_known_a_landing_gets_the_longest_hold() -> None:
-    head_start = HeadStart(hold_landings=True)
-    until = head_start.give([running(7)], 100.0, None, landing=True)
-    assert until == 100.0 + MAX_LANDING_HOLD
-    assert head_start.holds(now=until - 1e-3)
-
-
 def test_a_demand_load_within_the_window_gets_the_short_head_start() -> None:
     until = HeadStart(hold_landings=True).give([running(7)], 100.0, 0.05, landing=False)
     assert until == 100.0 + min(HEAD_START_SHARE * 0.05, MAX_HEAD_START)
@@ -302,24 +295,6 @@ def jump_in_a_chain(fetch_ahead: int, decode_ahead: int, demand_reads_first: boo
     timed.reads.shutdown(wait=True)
     timed.decodes.shutdown(wait=True)
     return timed
-
-
-def first_request_in_a_chain(decode_ahead: int) -> TimedChain:
-    """Ask a chain for item 50 first, when no load time is known yet; return the record once
-    items 51 and 52 were read too."""
-    timed = TimedChain()
-    fetch = PrefetchingLoader(timed.fetch, ahead=0, executor=timed.reads)
-    with chain(fetch, timed.decode, ahead=decode_ahead, executor=timed.decodes) as loader:
-        loader.get(50, timeout=WAIT)
-        wait_until(lambda: timed.read(51) and timed.read(52))
-    timed.reads.shutdown(wait=True)
-    timed.decodes.shutdown(wait=True)
-    return timed
-
-
-def test_in_a_chain_the_first_requests_neighbours_are_read_once_its_bytes_are_in() -> None:
-    timed = first_request_in_a_chain(decode_ahead=2)
-    assert timed.decodes.submitted_at[51] >= timed.read_ended[50]
 
 
 def test_in_a_chain_the_nearest_neighbour_is_read_once_the_landings_bytes_are_in() -> None:
