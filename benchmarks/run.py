@@ -334,7 +334,8 @@ def measure(
     order: Sequence[int],
     trace_memory: bool,
 ) -> dict[str, Any]:
-    """One timed run: wall time until the last item was consumed, reads, peak traced memory."""
+    """One run: wall time until the last item was consumed, reads and waits; with
+    ``trace_memory``, the peak traced memory too (and a wall time slowed by the tracing)."""
     workload = factory()
     run = cts.Run(workload, settings)
     threads_before = threading.active_count()
@@ -379,10 +380,18 @@ def bench_pair(
     :func:`measure` does, and raises :class:`contenders.NotAvailable` the same way).
     """
     contender = cts.CONTENDERS[name]
+    # The timed runs never trace memory: tracemalloc slows every allocation, and so each
+    # contender by how much it allocates. The peak comes from one more run, untimed.
+    memory_run: Callable[[], dict[str, Any]] | None = None
     if measure_run is None:
 
         def measure_run() -> dict[str, Any]:
-            return measure(contender, factory, settings, order, not args.no_memory)
+            return measure(contender, factory, settings, order, False)
+
+        if not args.no_memory:
+
+            def memory_run() -> dict[str, Any]:
+                return measure(contender, factory, settings, order, True)
 
     runs: list[dict[str, Any]] = []
     result: dict[str, Any] = {"contender": name, "status": "ok", "note": ""}
@@ -398,13 +407,17 @@ def bench_pair(
             if too_slow and args.runs > 1:
                 result["note"] = f"1 run only (> {args.slow_cap:g}x the plain loop)"
                 break
+        traced = memory_run() if memory_run is not None else None
     except cts.NotAvailable as exc:
         return {**result, "status": "not available", "note": str(exc), "runs": []}
     except Exception as exc:  # a contender that breaks is reported, the others still run
         return {**result, "status": "failed", "note": f"{type(exc).__name__}: {exc}", "runs": runs}
     seconds = [r["seconds"] for r in runs]
     reads = [r["reads"] for r in runs]
-    peaks = [r["peak_bytes"] for r in runs if r["peak_bytes"] is not None]
+    peaks = [r["peak_bytes"] for r in (runs if traced is None else [traced])]
+    peaks = [peak for peak in peaks if peak is not None]
+    if traced is not None:
+        result["memory_run"] = {k: v for k, v in traced.items() if k != "waits"}
     result.update(
         {
             "runs": runs,
@@ -827,7 +840,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "settings": asdict(chosen),
         "runs_per_pair": args.runs,
         "slow_cap": args.slow_cap,
-        "memory": None if args.no_memory else "tracemalloc peak of the benchmark process",
+        "memory": None if args.no_memory else "tracemalloc peak of one more run, untimed",
         "elapsed_seconds": elapsed,
         "results": results,
         "micro": micro_results,

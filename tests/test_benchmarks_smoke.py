@@ -46,6 +46,9 @@ def test_quick_run_checks_every_item_and_writes_json_and_chart(tmp_path: Path) -
         assert result["median_seconds"] > 0
         if pattern == "forward":  # every item requested once: each one was read at least once
             assert result["median_reads"] >= 12
+        # The peak comes from one more run, untimed: tracing would slow the timed ones.
+        assert all(run["peak_bytes"] is None for run in result["runs"])
+        assert result["peak_bytes"] > 0
     assert document["micro"]["get_hit_ns"] > 0
     assert chart.read_bytes().startswith(b"\x89PNG")
     assert (tmp_path / "waits.png").read_bytes().startswith(b"\x89PNG")
