@@ -106,10 +106,9 @@ class AdaptiveReadAhead:
     The depth that hides a load's latency is ``load time / time between requests`` items, plus
     half an item of margin, rounded up: the item that far ahead, started when the consumer asks
     for this one, is ready about half a request before the consumer comes to it, and so is
-    every item nearer. The policy measures both
-    itself -- the time between requests without the time the consumer spent waiting for the
-    loader, which is what the window is there to remove -- and, during a sequential run (steps
-    of +1 or -1), moves the window to that depth.
+    every item nearer. The policy measures both itself -- the time between requests without the
+    time the consumer spent waiting for the loader, which is what the window is there to remove
+    -- and, during a sequential run (steps of +1 or -1), moves the window to that depth.
 
     The load time is the typical one of :class:`LoadTimes`, which does not feed on the depth.
 
@@ -193,10 +192,10 @@ class AdaptiveReadAhead:
             self._streak += 1
             if self._streak >= self._RUN:
                 self._window = self._depth_for_run(was_ready)
-            if self._short_lead:
-                self._short_lead -= 1
             else:
                 self._window = max(self._window, self._minimum)
+            if self._short_lead:
+                self._short_lead -= 1
         elif step != 0:
             self._jumped()
         return self._window
