@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import threading
 import time
 import weakref
@@ -35,8 +34,6 @@ __all__ = ["PrefetchingLoader"]
 
 K = TypeVar("K")
 T = TypeVar("T")
-
-_INFINITY = math.inf
 
 
 # How long leaving a `with` block normally waits for loads still running before it abandons
@@ -206,8 +203,7 @@ class PrefetchingLoader(Generic[K, T]):
                 one note naming the index and the key. The failure is not kept: the next
                 ``get`` loads again.
         """
-        # Plain seconds are checked without a call (a NaN fails the comparisons too).
-        if timeout is not None and not (type(timeout) in (float, int) and 0 <= timeout < _INFINITY):
+        if timeout is not None:
             check_seconds("timeout", timeout)
         scheduler = self._scheduler
         if type(index) is int and index == scheduler.repeatable_index:  # the same item again
