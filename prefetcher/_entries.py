@@ -244,6 +244,10 @@ class EntryTable:
                 break
             self.remove(entry)
             chosen.append(entry)
+        if len(self._entries) <= max_entries and (
+            max_bytes is None or self.held_bytes <= max_bytes
+        ):
+            return chosen  # the common case again: the other bounds hold
 
         def take(entry: Entry | None) -> bool:
             if entry is None:
