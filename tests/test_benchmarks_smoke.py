@@ -74,6 +74,10 @@ def test_quick_scale_run_measures_every_part_and_writes_json(tmp_path: Path) -> 
         assert (hit["misses"], hit["cached"]) == (0, int(size))
     assert document["long"]["reads"] == document["long"]["items"]  # the bare window's not counted
     assert document["long"]["bare_window_x_bound"] > 0.9  # each item's work is a sleep
+    # The work is calibrated to last what the bound counts, where a plain sleep returns late.
+    work = document["long"]["work"]
+    assert document["long"]["plain_sleep_s"] >= work
+    assert 0.75 * work < document["long"]["work_alone_s"] < 1.25 * work
     assert all(document["depth"][cap]["reads"] >= 100 for cap in ("4", "16"))
 
 
