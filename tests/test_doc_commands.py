@@ -124,9 +124,6 @@ ELSEWHERE = {
         "tests/test_benchmarks_smoke.py (--quick, with both charts to temporary files)"
     ),
     "python benchmarks/scale.py": "tests/test_benchmarks_smoke.py (its --quick option)",
-    "python benchmarks/scale.py --only long,depth": (
-        "tests/test_benchmarks_smoke.py (--quick, which runs every part)"
-    ),
     "python benchmarks/scale.py --only overhead,hits": (
         "tests/test_benchmarks_smoke.py (--quick, which runs every part)"
     ),
