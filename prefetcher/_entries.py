@@ -230,12 +230,6 @@ class EntryTable:
         same order, and finally ready prefetches of the current window. ``protect`` (the entry
         being requested) is never chosen.
         """
-        if (
-            self.requested_count <= cache_size
-            and len(self._entries) <= max_entries
-            and (max_bytes is None or self.held_bytes <= max_bytes)
-        ):
-            return []  # the common case: every bound holds
         chosen: list[Entry] = []
         while self.requested_count > cache_size:
             # The common case: one request too many, and it is the oldest entry.
@@ -247,7 +241,7 @@ class EntryTable:
         if len(self._entries) <= max_entries and (
             max_bytes is None or self.held_bytes <= max_bytes
         ):
-            return chosen  # the common case again: the other bounds hold
+            return chosen  # the common case: the other bounds hold
 
         def take(entry: Entry | None) -> bool:
             if entry is None:
