@@ -43,8 +43,12 @@ class LoadBookkeeping:
         policy: ReadAheadPolicy,
         retry: RetryPolicy,
         load_timeout: float | None,
+        pool_calls: bool = False,
     ) -> None:
         self._cache_size = cache_size
+        # Whether loads run on the loader's own pool: each attempt then gets its PoolCall as it
+        # starts, so that nothing is attached to it after it is submitted.
+        self._pool_calls = pool_calls
         self._max_entries = max_entries
         # Loads in flight at once.
         self._max_workers = max_workers
@@ -65,10 +69,11 @@ class LoadBookkeeping:
     # -- loads handed to the executor, and their ends ----------------------------------------------
 
     def attach(self, start: Start, submission: Future[Any] | PoolCall) -> None:
-        """Remember the executor's future of an attempt that was just submitted.
+        """Remember the executor's future of an attempt that was just submitted to a caller's
+        executor (an attempt on the loader's own pool has its call from the start).
 
-        Unless the attempt is no longer awaited: the loader's own pool may have settled it
-        already, and a settled attempt keeps no future (see :meth:`record`).
+        Unless the attempt is no longer awaited: a settled attempt keeps no future (see
+        :meth:`record`).
         """
         entry = start.entry
         if entry.attempt == start.attempt and self._table.running.get(entry.index) is entry:
@@ -110,7 +115,7 @@ class LoadBookkeeping:
         assert self._load_times.typical is not None
         self._policy.on_load_finished(self._load_times.typical)
         size = entry.size
-        if self._table.holds(entry) and not self.closed:
+        if self._table.get(entry.index) is entry and not self.closed:  # held: kept
             self._table.set_ready(entry, value, size)
             if self._max_bytes is not None:
                 if size > self._max_bytes:
@@ -123,9 +128,13 @@ class LoadBookkeeping:
             entry.move_to(EntryState.DONE)
             # Dropped while it ran (evicted or invalidated) and never asked for.
             self.counters.wasted_loads += not entry.requested
+        if not self._table.queue:  # the common case: nothing queued to follow it
+            if entry.future is None:
+                return NOTHING_TO_DO  # a prefetch nobody waits for yet
+            return Outcome(future=entry.future, value=value)
         starts, held_until = self._startable(now)
         if entry.future is None and not starts and held_until is None:
-            return NOTHING_TO_DO  # a prefetch nobody waits for yet, and nothing to follow it
+            return NOTHING_TO_DO
         return Outcome(future=entry.future, value=value, starts=starts, wake_at=held_until)
 
     def _record_failure(self, entry: Entry, error: BaseException, now: float) -> Outcome:
@@ -231,14 +240,21 @@ class LoadBookkeeping:
     # -- starting and evicting ---------------------------------------------------------------------
 
     def _begin(self, entry: Entry, now: float) -> Start:
-        if entry.attempt:
+        if entry.attempt:  # only an entry tried before can be waiting to retry
             self.counters.retries += 1
+            self._table.retrying.pop(entry.index, None)
         else:
             self.counters.loads_started += 1
-        self._table.retrying.pop(entry.index, None)
         attempt = entry.start_attempt(now)
         self._table.running[entry.index] = entry
-        return Start(entry, attempt)
+        if not self._pool_calls:
+            return Start(entry, attempt)
+        call = PoolCall()
+        start = Start(entry, attempt, call)
+        # A cycle (start, call), which the dispatcher breaks once the call has ended.
+        call.context = start
+        entry.submission = call
+        return start
 
     def _startable(self, now: float) -> tuple[list[Start], float | None]:
         """Start queued prefetches while workers are free (stuck loads count for none); none once
@@ -262,7 +278,14 @@ class LoadBookkeeping:
         return starts, held_until
 
     def _evict(self, protect: Entry | None) -> None:
-        victims = self._table.victims(
+        table = self._table
+        if (
+            table.requested_count <= self._cache_size
+            and len(table) <= self._max_entries
+            and (self._max_bytes is None or table.held_bytes <= self._max_bytes)
+        ):
+            return  # every bound holds: nothing to look at
+        victims = table.victims(
             cache_size=self._cache_size,
             max_entries=self._max_entries,
             max_bytes=self._max_bytes,

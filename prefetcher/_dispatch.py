@@ -68,30 +68,33 @@ class Dispatcher:
         With ``then_wake_at``, the scheduler is called back then, once the loads are on their
         way (the prefetches held back for a demand load's head start).
         """
+        pool = self._pool
         for start in starts:
-            entry = start.entry
+            entry, call = start.entry, start.call
             try:
                 key: Any = entry.index if self._keys is None else self._keys[entry.index]
                 entry.key = key
-                submission: Future[Any] | PoolCall
-                if self._pool is not None:
-                    # The pool settles the attempt in the worker, maybe before attach() below.
-                    settle = partial(self._on_submission_done, start)
-                    submission = self._pool.submit_then(settle, self._load, key)
+                if pool is not None and call is not None:
+                    # The loader's own pool: the call is the entry's already (nothing to attach),
+                    # and is settled in the worker.
+                    pool.submit_call(call, self._on_call_done, self._load, key)
                 else:
-                    submission = self._executor.submit(self._load, key)
+                    call = None
+                    future = self._executor.submit(self._load, key)
             except Exception as exc:  # shut down, broken pool, or a failing keys[n]
                 if isinstance(exc, RuntimeError) and self._scheduler.closed:
                     exc = LoaderClosedError("the loader closed before the load started")
+                if call is not None:
+                    call.context = None  # never to run: break its cycle
                 self._settle(start, None, None, exc)
                 continue
-            with self._lock:
-                self._scheduler.attach(start, submission)
-                closed = self._scheduler.closed
-            if isinstance(submission, Future):
+            if call is None:
+                with self._lock:
+                    self._scheduler.attach(start, future)
+                    closed = self._scheduler.closed
                 if closed:
-                    submission.cancel()  # close() ran while this was being submitted
-                submission.add_done_callback(partial(self._on_submission_done, start))
+                    future.cancel()  # close() ran while this was being submitted
+                future.add_done_callback(partial(self._on_future_done, start))
             if self._load_timeout is not None:
                 self.deadlines.wake_at(time.perf_counter() + self._load_timeout)
         if then_wake_at is not None:
@@ -135,31 +138,30 @@ class Dispatcher:
             self._pool.shutdown(wait=False, cancel_futures=True)
         self.deadlines.stop()
 
-    def _on_submission_done(self, start: Start, submission: Future[Any] | PoolCall) -> None:
-        # A Future runs its done-callbacks, and the loader's own pool this completion, catching
-        # Exception only: whatever the item's load or sizeof raised, KeyboardInterrupt included,
-        # is caught here and goes to its waiters.
+    # A Future runs its done-callbacks, and the loader's own pool the completion of a call,
+    # catching Exception only: whatever the item's load or sizeof raised, KeyboardInterrupt
+    # included, is caught in these two and goes to its waiters.
+
+    def _on_call_done(self, call: PoolCall) -> None:
+        start: Start = call.context
+        call.context = None  # break the cycle (start, call): the item is freed with the entry
+        if call.finished:
+            self._settle(start, call, call.value, call.error)
+        else:
+            self._settle(
+                start, call, None, LoaderClosedError("the loader closed before the load ran")
+            )
+
+    def _on_future_done(self, start: Start, future: Future[Any]) -> None:
         value: Any = None
         error: BaseException | None
-        if isinstance(submission, PoolCall):
-            if submission.finished:
-                value, error = submission.value, submission.error
-            else:
-                error = LoaderClosedError("the loader closed before the load ran")
+        try:
+            error = future.exception(0)
+        except CancelledError:
+            error = LoaderClosedError("the loader closed before the load ran")
         else:
-            try:
-                error = submission.exception(0)
-            except CancelledError:
-                error = LoaderClosedError("the loader closed before the load ran")
-            else:
-                value = None if error is not None else submission.result()
-        if error is None and self._sizeof is not None:
-            size = checked_size(self._sizeof, value, start.entry.index)
-            if isinstance(size, BaseException):
-                error = size
-            else:
-                start.entry.size = size
-        self._settle(start, submission, value, error)
+            value = None if error is not None else future.result()
+        self._settle(start, future, value, error)
 
     def _settle(
         self,
@@ -168,6 +170,14 @@ class Dispatcher:
         value: Any,
         error: BaseException | None,
     ) -> None:
+        """Size the item of a load that ran (unless it failed); record the end of the attempt
+        and act on what that leads to."""
+        if error is None and self._sizeof is not None:
+            size = checked_size(self._sizeof, value, start.entry.index)
+            if isinstance(size, BaseException):
+                error = size
+            else:
+                start.entry.size = size
         with self._lock:
             outcome = self._scheduler.record(start, submission, value, error)
         if outcome is not NOTHING_TO_DO:

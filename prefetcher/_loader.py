@@ -41,6 +41,10 @@ T = TypeVar("T")
 # hold the program.
 EXIT_WAIT = 2.0
 
+# What check_seconds() accepts for a timeout, checked inline on the way of every get.
+_SECONDS = (int, float)
+_FOREVER = float("inf")
+
 
 class PrefetchingLoader(Generic[K, T]):
     """Load items by index in worker threads, reading ahead in the direction of travel.
@@ -155,6 +159,7 @@ class PrefetchingLoader(Generic[K, T]):
             policy=policy_for(ahead, cap, workers),
             retry=retry,
             load_timeout=load_timeout_seconds,
+            pool_calls=executor is None,
         )
         self._dispatcher = Dispatcher(
             load=load,
@@ -203,8 +208,8 @@ class PrefetchingLoader(Generic[K, T]):
                 one note naming the index and the key. The failure is not kept: the next
                 ``get`` loads again.
         """
-        if timeout is not None:
-            check_seconds("timeout", timeout)
+        if timeout is not None and not (type(timeout) in _SECONDS and 0 <= timeout < _FOREVER):
+            check_seconds("timeout", timeout)  # raises: the check above is its common case
         scheduler = self._scheduler
         if type(index) is int and index == scheduler.repeatable_index:  # the same item again
             now = time.perf_counter()

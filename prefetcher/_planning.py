@@ -29,13 +29,14 @@ def next_travel(previous: Travel, position: int, length: int | None) -> Travel:
         >>> next_travel(next_travel(start, 5, None), 3, None)
         Travel(position=3, direction=-1, step=-2)
     """
-    if previous.position is None:
+    last = previous.position
+    if last is not None and position != last:  # the common case first: a step that moves
+        step = position - last
+        return Travel(position, 1 if step > 0 else -1, step)
+    if last is None:
         backward = length is not None and position == length - 1 and length > 1
         return Travel(position, -1 if backward else previous.direction, None)
-    step = position - previous.position
-    if step == 0:
-        return Travel(position, previous.direction, 0)
-    return Travel(position, 1 if step > 0 else -1, step)
+    return Travel(position, previous.direction, 0)
 
 
 def window_targets(

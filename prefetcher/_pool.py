@@ -24,21 +24,24 @@ _logger = logging.getLogger("prefetcher")
 
 
 class PoolCall:
-    """A call handed to the pool by :meth:`DaemonThreadPool.submit_then`, and how it ended.
+    """A call handed to the pool by :meth:`DaemonThreadPool.submit_call` (or
+    :meth:`~DaemonThreadPool.submit_then`), and how it ended.
 
     Lighter than a :class:`~concurrent.futures.Future`: it has no lock and nobody waits on it.
     Its ``then`` is called once, in the worker, after the call returned or raised, or once
     :meth:`DaemonThreadPool.shutdown` cancelled it (``finished`` is then still ``False``).
+    It may be made before it is submitted, so that its owner can keep it with the state it
+    belongs to; ``context`` is whatever the owner wants to find in it again.
     """
 
-    __slots__ = ("_args", "_fn", "_then", "error", "finished", "started_at", "value")
+    __slots__ = ("_args", "_fn", "_then", "context", "error", "finished", "started_at", "value")
 
-    def __init__(
-        self, then: Callable[[PoolCall], object], fn: Callable[..., Any], args: tuple[Any, ...]
-    ) -> None:
-        self._then = then
-        self._fn = fn
-        self._args = args
+    def __init__(self, context: Any = None) -> None:
+        self.context = context
+        # Set by submit_call().
+        self._then: Callable[[PoolCall], object] = _unsubmitted
+        self._fn: Callable[..., Any] = _unsubmitted
+        self._args: tuple[Any, ...] = ()
         #: ``time.perf_counter()`` when a worker took the call; ``None`` while it waits.
         self.started_at: float | None = None
         #: Whether the call ran to its end; a cancelled call never ran.
@@ -66,6 +69,10 @@ class PoolCall:
             self._then(self)
         except Exception:  # as a future's done-callbacks: logged, and the worker lives on
             _logger.exception("exception in the completion of %r", self._fn)
+
+
+def _unsubmitted(*args: Any) -> None:
+    raise RuntimeError("a PoolCall runs only once submitted")
 
 
 class _FutureCall:
@@ -145,9 +152,26 @@ class DaemonThreadPool(Executor):
         cancelled (by :meth:`shutdown`, say), and never in the thread that submits. It costs
         less than :meth:`submit` and a done-callback: no future, no lock of its own.
         """
-        call = PoolCall(then, fn, args)
-        self._put(call)
+        call = PoolCall()
+        self.submit_call(call, then, fn, *args)
         return call
+
+    def submit_call(
+        self,
+        call: PoolCall,
+        then: Callable[[PoolCall], object],
+        fn: Callable[..., Any],
+        /,
+        *args: Any,
+    ) -> None:
+        """Schedule ``fn(*args)`` as ``call``, made beforehand; then as :meth:`submit_then`.
+
+        A call is submitted once.
+        """
+        call._then = then
+        call._fn = fn
+        call._args = args
+        self._put(call)
 
     def _put(self, call: PoolCall | _FutureCall) -> None:
         with self._lock:

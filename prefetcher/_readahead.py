@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import bisect
 import math
-from collections import deque
 from typing import Protocol
 
 __all__ = ["AdaptiveReadAhead", "FixedReadAhead", "LoadTimes", "ReadAheadPolicy", "policy_for"]
@@ -29,23 +28,31 @@ class LoadTimes:
     # The typical time is this quantile of the newest _SAMPLES load times.
     _SAMPLES = 16
     _QUANTILE = 0.25
+    _FULL_AT = int(_SAMPLES * _QUANTILE)  # the quantile's place once the ring is full
 
     def __init__(self) -> None:
-        # The newest samples, oldest first, and the same samples sorted (every load adds one:
-        # kept sorted rather than sorted again).
-        self._samples: deque[float] = deque()
+        # The newest samples in a ring (_next is where the next one goes), and the same samples
+        # sorted: every load adds one, so they are kept sorted rather than sorted again.
+        self._ring: list[float] = []
+        self._next = 0
         self._ordered: list[float] = []
         #: ``None`` until a load has finished.
         self.typical: float | None = None
 
     def add(self, seconds: float) -> None:
         """Account for a load that took ``seconds`` from submission to completion."""
-        samples, ordered = self._samples, self._ordered
-        samples.append(seconds)
+        ring, ordered = self._ring, self._ordered
+        if len(ring) < self._SAMPLES:
+            ring.append(seconds)
+            bisect.insort(ordered, seconds)
+            self.typical = ordered[int(len(ordered) * self._QUANTILE)]
+            return
+        at = self._next
+        del ordered[bisect.bisect_left(ordered, ring[at])]
         bisect.insort(ordered, seconds)
-        if len(samples) > self._SAMPLES:
-            del ordered[bisect.bisect_left(ordered, samples.popleft())]
-        self.typical = ordered[int(len(ordered) * self._QUANTILE)]
+        ring[at] = seconds
+        self._next = (at + 1) % self._SAMPLES
+        self.typical = ordered[self._FULL_AT]
 
 
 class ReadAheadPolicy(Protocol):

@@ -40,15 +40,23 @@ class Scheduler(LoadBookkeeping):
 
     def request(self, position: int, length: int | None, want_future: bool, now: float) -> Request:
         """Account for a request for ``position``, plan the read-ahead; say what to do next."""
-        self.counters.requests += 1
+        counters = self.counters
+        counters.requests += 1
         self._travel = travel = next_travel(self._travel, position, length)
-        # A miss is a landing: the item was not in the read-ahead window.
-        entry, starts, missed = self._entry_for(position, now)
-        wake_at = (
-            self._head_start.give([entry], now, self._load_times.typical, landing=missed)
-            if starts
-            else None
-        )
+        entry = self._table.get(position)
+        if entry is not None and entry.state is EntryState.DONE:  # a hit: nothing to start
+            counters.hits += 1
+            self._table.touch(entry)
+            starts: list[Start] = []
+            wake_at = None
+        else:
+            # A miss is a landing: the item was not in the read-ahead window.
+            entry, starts, missed = self._entry_for(entry, position, now)
+            wake_at = (
+                self._head_start.give([entry], now, self._load_times.typical, landing=missed)
+                if starts
+                else None
+            )
         ready = entry.state is EntryState.DONE
         value = entry.value if ready else None
         future = self._future_of(entry) if want_future or not ready else None
@@ -141,11 +149,13 @@ class Scheduler(LoadBookkeeping):
 
     # -- the decisions behind requests -------------------------------------------------------------
 
-    def _entry_for(self, position: int, now: float) -> tuple[Entry, list[Start], bool]:
+    def _entry_for(
+        self, entry: Entry | None, position: int, now: float
+    ) -> tuple[Entry, list[Start], bool]:
         """The entry a request for ``position`` is served from, the load it must start, and
-        whether it is a miss (a new entry)."""
+        whether it is a miss (a new entry), for a request that is not a hit; ``entry`` is the
+        table's entry for ``position``, if any."""
         table = self._table
-        entry = table.get(position)
         if entry is None:
             entry = table.running.get(position) or table.retrying.get(position)
             if entry is not None:
@@ -159,8 +169,7 @@ class Scheduler(LoadBookkeeping):
             start = self._begin(entry, now)  # a demand load goes to the executor first
             table.add(entry)
             return entry, [start], True
-        self.counters.hits += entry.state is EntryState.DONE
-        self.counters.waits += entry.state is not EntryState.DONE
+        self.counters.waits += 1  # not a hit: the request found its item loading, or to load
         table.touch(entry)
         if entry.state is EntryState.QUEUED or entry.state is EntryState.RETRY_WAIT:
             # A requested item never waits behind prefetches, nor for a retry's backoff.

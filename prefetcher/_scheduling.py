@@ -31,6 +31,10 @@ class Start(NamedTuple):
 
     entry: Entry
     attempt: int
+    #: For the loader's own pool, the attempt's call, made with the start (and already the
+    #: entry's ``submission``), to submit as it is; its ``context`` is this start. ``None``
+    #: for a caller's executor, whose future is attached once it is submitted.
+    call: PoolCall | None = None
 
 
 class Request(NamedTuple):

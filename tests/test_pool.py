@@ -39,6 +39,21 @@ def test_a_call_records_when_a_thread_took_it() -> None:
     assert started_at is not None and started_at >= before
 
 
+def test_a_call_made_before_it_is_submitted_runs_with_the_context_it_was_made_with() -> None:
+    seen: Future[tuple[Any, Any, float | None]] = Future()
+    call = PoolCall(context="item 7")
+    assert call.started_at is None and not call.finished  # made, not submitted: nothing ran
+    with DaemonThreadPool(1) as pool:
+        pool.submit_call(
+            call,
+            lambda done: seen.set_result((done.context, done.value, done.started_at)),
+            int,
+            "7",
+        )
+        context, value, started_at = seen.result(timeout=WAIT)
+    assert (context, value) == ("item 7", 7) and started_at is not None
+
+
 def outcome_seen_by_then(fn: Any, *args: Any) -> tuple[bool, Any, Any, str]:
     """Run ``fn(*args)`` with ``submit_then``; return what ``then`` found, and its thread."""
     seen: Future[tuple[bool, Any, Any, str]] = Future()
