@@ -28,7 +28,7 @@ from ._scheduler import NOT_REPEATED, Scheduler
 from ._scheduling import Request, loader_note
 from ._sizeof import default_sizeof
 from ._stats import LoaderStats
-from ._waiting import wait_all
+from ._waiting import wait_one
 
 __all__ = ["PrefetchingLoader"]
 
@@ -226,7 +226,7 @@ class PrefetchingLoader(Generic[K, T]):
             return item
         began = time.perf_counter()
         try:
-            if not wait_all((future,), timeout):
+            if not wait_one(future, timeout):
                 # On Python 3.11 a get timeout and a load's own TimeoutError are one class:
                 # only a future that is not done means the wait ran out.
                 with self._lock:

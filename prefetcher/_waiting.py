@@ -17,7 +17,7 @@ from collections.abc import Collection, Iterator
 from concurrent.futures import Future
 from typing import Any, TypeVar
 
-__all__ = ["SLICE", "as_completed", "join_all", "wait_all"]
+__all__ = ["SLICE", "as_completed", "join_all", "wait_all", "wait_one"]
 
 #: The longest a wait blocks before it lets Python run the handlers of signals that arrived.
 SLICE = 0.1
@@ -54,18 +54,30 @@ def wait_all(futures: Collection[Future[Any]], timeout: float | None) -> bool:
     return True
 
 
+def wait_one(future: Future[Any], timeout: float | None) -> bool:
+    """:func:`wait_all` of one future.
+
+    Example:
+        >>> from concurrent.futures import Future
+        >>> wait_one(Future(), timeout=0.01)
+        False
+    """
+    return _wait_one(future, None if timeout is None else time.monotonic() + timeout)
+
+
 def _wait_one(future: Future[Any], deadline: float | None) -> bool:
     """``wait_all`` of one future: its own condition, without ``wait``'s waiter per call."""
-    while not future.done():
+    while True:
         length = _remaining(deadline)
         if length <= 0:
-            return False
-        # Not contextlib.suppress, which costs three calls more on the way of every get that waits.
-        try:  # noqa: SIM105
-            future.exception(length)
-        except (concurrent.futures.TimeoutError, concurrent.futures.CancelledError):
+            return future.done()
+        try:
+            future.exception(length)  # returns as soon as the future is done (at once if it is)
+        except concurrent.futures.TimeoutError:
+            continue  # a slice ran out: let signal handlers run, then wait on
+        except concurrent.futures.CancelledError:
             pass
-    return True
+        return True
 
 
 def as_completed(futures: Collection[Future[T]]) -> Iterator[Future[T]]:
