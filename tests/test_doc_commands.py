@@ -130,6 +130,9 @@ ELSEWHERE = {
     "python benchmarks/scale.py --only overhead": (
         "tests/test_benchmarks_smoke.py (--quick, which runs every part)"
     ),
+    "python benchmarks/scale.py --only hits": (
+        "tests/test_benchmarks_smoke.py (--quick, which runs every part)"
+    ),
     "python benchmarks/scale.py --only long": (
         "tests/test_benchmarks_smoke.py (--quick, which runs every part, the long run included)"
     ),
