@@ -153,6 +153,8 @@ class HeadStart:
         released, self._released = self._released, None
         if len(queued) < 2 or position is None or not self.may_stagger:
             return len(queued), None
+        if typical_load is None or typical_load < MIN_HEAD_START_LOAD:
+            return len(queued), None  # loads too short for a head start: no need to look further
         nearest = abs(queued[0].index - position)
         count = next(
             (n for n, entry in enumerate(queued) if abs(entry.index - position) > nearest),
