@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
 
@@ -63,6 +64,11 @@ class LoadBookkeeping:
         self._head_start = HeadStart()
         self._stuck = StuckLoads(load_timeout, max_workers)
         self.counters = Counters()
+        #: ``take_released()``: the items let go since the last call (evicted, invalidated, or
+        #: dropped at close), with their futures. The caller drops the list once the lock is
+        #: released, so that no item's finalizer runs under it. The table's own method, as it is
+        #: called after every request and every finished load.
+        self.take_released: Callable[[], list[Any]] = self._table.take_released
         #: Set once by :meth:`close`; no load starts and nothing is kept afterwards.
         self.closed = False
 
@@ -108,6 +114,8 @@ class LoadBookkeeping:
         return self._record_failure(entry, error, now)
 
     def _record_success(self, entry: Entry, value: Any, now: float) -> Outcome:
+        # Its waiters' future, before an eviction below (of this entry too) takes it.
+        future = entry.future
         self.counters.loads_completed += 1
         if self._window.missing:
             self._window.missing.discard(entry.index)
@@ -129,13 +137,13 @@ class LoadBookkeeping:
             # Dropped while it ran (evicted or invalidated) and never asked for.
             self.counters.wasted_loads += not entry.requested
         if not self._table.queue:  # the common case: nothing queued to follow it
-            if entry.future is None:
+            if future is None:
                 return NOTHING_TO_DO  # a prefetch nobody waits for yet
-            return Outcome(future=entry.future, value=value)
+            return Outcome(future=future, value=value)
         starts, held_until = self._startable(now)
-        if entry.future is None and not starts and held_until is None:
+        if future is None and not starts and held_until is None:
             return NOTHING_TO_DO
-        return Outcome(future=entry.future, value=value, starts=starts, wake_at=held_until)
+        return Outcome(future=future, value=value, starts=starts, wake_at=held_until)
 
     def _record_failure(self, entry: Entry, error: BaseException, now: float) -> Outcome:
         table = self._table

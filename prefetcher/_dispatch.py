@@ -104,6 +104,8 @@ class Dispatcher:
         """Close; with ``wait``, one warning names the loads abandoned while still running."""
         with self._lock:
             already_closed, unstarted, submissions = self._scheduler.close()
+            released = self._scheduler.take_released()
+        del released  # every item held, let go without the lock
         fail_closed(unstarted)
         self.deadlines.stop()
         # The loader's own pool settles its calls itself (cancelled ones too) and its threads
@@ -180,6 +182,8 @@ class Dispatcher:
                 start.entry.size = size
         with self._lock:
             outcome = self._scheduler.record(start, submission, value, error)
+            released = self._scheduler.take_released()
+        del released  # the items its end evicted (max_bytes), let go without the lock
         if outcome is not NOTHING_TO_DO:
             self._act(outcome)
 
@@ -207,6 +211,8 @@ class Dispatcher:
         """Give up stuck loads, start due retries and held-back prefetches (deadline thread)."""
         with self._lock:
             stuck, starts, upcoming = self._scheduler.deadline(now)
+            released = self._scheduler.take_released()
+        del released
         for outcome, busy in stuck:
             if self._pool is not None and busy:
                 self._pool.add_worker()  # a worker in place of the stuck one

@@ -132,6 +132,11 @@ class EntryTable:
         self.retrying: dict[int, Entry] = {}
         self.requested_count = 0
         self.held_bytes = 0
+        #: The items (and their futures) of ready entries taken out of the table, not let go
+        #: yet: the caller lets them go once the loader's lock is released (see
+        #: :meth:`take_released`), as dropping the last reference to an item runs its finalizer,
+        #: which is user code.
+        self.released: list[Any] = []
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -165,15 +170,31 @@ class EntryTable:
         self._entries.move_to_end(entry.index)
 
     def remove(self, entry: Entry) -> None:
-        """Take ``entry`` out of the table (and the queue); free its item at once."""
+        """Take ``entry`` out of the table (and the queue).
+
+        A ready entry gives up its item and its future to :attr:`released`: whatever still
+        refers to the entry (a head start, say) keeps neither alive.
+        """
         del self._entries[entry.index]
         if entry.requested:
             self.requested_count -= 1
         if entry.state is EntryState.DONE:
             self.held_bytes -= entry.size
-            entry.value = None  # free the item now, not when the last reference goes
+            self.released.append(entry.value)
+            entry.value = None
+            if entry.future is not None:  # it holds the item too
+                self.released.append(entry.future)
+                entry.future = None
         elif entry.state is EntryState.QUEUED:
             self.queue.remove(entry)
+
+    def take_released(self) -> list[Any]:
+        """What :meth:`remove` took from ready entries since the last call, for the caller to
+        let go once the loader's lock is released (it must not change the list)."""
+        released = self.released
+        if released:
+            self.released = []
+        return released
 
     def clear(self) -> list[Entry]:
         """Remove every entry; return them."""

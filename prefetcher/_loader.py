@@ -273,6 +273,8 @@ class PrefetchingLoader(Generic[K, T]):
         with self._lock:
             self._raise_if_closed()
             self._scheduler.invalidate(position)
+            released = self._scheduler.take_released()
+        del released  # the items forgotten, let go without the lock
 
     def stats(self) -> LoaderStats:
         """Return a snapshot of the counters (allowed after :meth:`close` too)."""
@@ -390,4 +392,7 @@ class PrefetchingLoader(Generic[K, T]):
         with self._lock:
             if scheduler.closed:
                 raise LoaderClosedError("the loader is closed")
-            return scheduler.request(position, length, want_future, now)
+            request = scheduler.request(position, length, want_future, now)
+            released = scheduler.take_released()
+        del released  # the items this request evicted, let go without the lock
+        return request

@@ -153,11 +153,32 @@ class LockProbe:
         return lock
 
     def check(self, what: str) -> None:
+        if not self.record(what):
+            raise AssertionError(f"{what} ran under the loader's lock")
+
+    def record(self, what: str) -> bool:
+        """Record ``what``, and whether it ran under a loader's lock; return whether it did not.
+
+        For a hook that must not raise (a finalizer).
+        """
         self.checks.append(what)
         me = threading.get_ident()
         if any(lock.owner == me for lock in self.locks):
             self.violations.append(what)
-            raise AssertionError(f"{what} ran under the loader's lock")
+            return False
+        return True
+
+
+class Finalized:
+    """An item whose finalizer (user code that runs when the loader lets the item go) reports
+    to a probe."""
+
+    def __init__(self, probe: LockProbe, index: int) -> None:
+        self._probe = probe
+        self.index = index
+
+    def __del__(self) -> None:
+        self._probe.record(f"finalizer of {self.index}")
 
 
 class ProbedKeys(Sequence[str]):

@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 from loader_support import (
     WAIT,
+    Finalized,
     LockProbe,
     ProbedExecutor,
     ProbedKeys,
@@ -823,6 +824,53 @@ def test_done_callbacks_run_without_the_loader_lock(probe: LockProbe, load: Reco
         gate.set()
         called.result(WAIT)
         loader.request(3).add_done_callback(callback)  # done already: runs here, at once
+    assert probe.violations == []
+
+
+def let_go_by_eviction(loader: PrefetchingLoader[int, Finalized]) -> None:
+    for n in range(6):  # cache_size 2: each request from the third on evicts the oldest
+        loader.get(n, timeout=WAIT)
+
+
+def let_go_by_invalidate(loader: PrefetchingLoader[int, Finalized]) -> None:
+    for n in range(2):
+        loader.get(n, timeout=WAIT)
+    loader.invalidate(0)
+    loader.invalidate()
+
+
+def let_go_by_close(loader: PrefetchingLoader[int, Finalized]) -> None:
+    for n in range(2):
+        loader.get(n, timeout=WAIT)
+    loader.close()
+
+
+def let_go_by_max_bytes(loader: PrefetchingLoader[int, Finalized]) -> None:
+    # Each item counts 10 bytes against 25: a finished prefetch evicts, in the worker.
+    for n in range(6):
+        loader.get(n, timeout=WAIT)
+        wait_until(lambda: loader.stats().pending == 0)
+
+
+@pytest.mark.parametrize(
+    "let_go", [let_go_by_eviction, let_go_by_invalidate, let_go_by_close, let_go_by_max_bytes]
+)
+def test_an_items_finalizer_runs_without_the_loader_lock_however_the_item_is_let_go(
+    probe: LockProbe, let_go: Callable[[PrefetchingLoader[int, Finalized]], None]
+) -> None:
+    def load(n: int) -> Finalized:
+        return Finalized(probe, n)
+
+    options: dict[str, Any] = {"cache_size": 2, "ahead": 0}
+    if let_go is let_go_by_max_bytes:
+        options = {"cache_size": 10, "ahead": 2, "max_bytes": 25, "sizeof": lambda item: 10}
+    loader = probe.loader_type(load, **options)
+    try:
+        let_go(loader)
+    finally:
+        loader.close()
+    finalized = [what for what in probe.checks if what.startswith("finalizer")]
+    assert "finalizer of 0" in finalized  # the first item was let go while the loader lived
     assert probe.violations == []
 
 
