@@ -146,7 +146,7 @@ class Dispatcher:
 
     def _on_call_done(self, call: PoolCall) -> None:
         start: Start = call.context
-        call.context = None  # break the cycle (start, call): the item is freed with the entry
+        call.context = None  # break the cycle (start, call), which would keep the item alive
         if call.finished:
             self._settle(start, call, call.value, call.error)
         else:
@@ -212,7 +212,7 @@ class Dispatcher:
         with self._lock:
             stuck, starts, upcoming = self._scheduler.deadline(now)
             released = self._scheduler.take_released()
-        del released
+        del released  # what a deadline let go (a stuck load has no item yet), without the lock
         for outcome, busy in stuck:
             if self._pool is not None and busy:
                 self._pool.add_worker()  # a worker in place of the stuck one
