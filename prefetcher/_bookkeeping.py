@@ -123,7 +123,7 @@ class LoadBookkeeping:
         assert self._load_times.typical is not None
         self._policy.on_load_finished(self._load_times.typical)
         size = entry.size
-        if self._table.get(entry.index) is entry and not self.closed:  # held: kept
+        if self._table.holds(entry) and not self.closed:
             self._table.set_ready(entry, value, size)
             if self._max_bytes is not None:
                 if size > self._max_bytes:
@@ -136,13 +136,9 @@ class LoadBookkeeping:
             entry.move_to(EntryState.DONE)
             # Dropped while it ran (evicted or invalidated) and never asked for.
             self.counters.wasted_loads += not entry.requested
-        if not self._table.queue:  # the common case: nothing queued to follow it
-            if future is None:
-                return NOTHING_TO_DO  # a prefetch nobody waits for yet
-            return Outcome(future=future, value=value)
         starts, held_until = self._startable(now)
         if future is None and not starts and held_until is None:
-            return NOTHING_TO_DO
+            return NOTHING_TO_DO  # a prefetch nobody waits for yet, and nothing to follow it
         return Outcome(future=future, value=value, starts=starts, wake_at=held_until)
 
     def _record_failure(self, entry: Entry, error: BaseException, now: float) -> Outcome:
@@ -286,14 +282,7 @@ class LoadBookkeeping:
         return starts, held_until
 
     def _evict(self, protect: Entry | None) -> None:
-        table = self._table
-        if (
-            table.requested_count <= self._cache_size
-            and len(table) <= self._max_entries
-            and (self._max_bytes is None or table.held_bytes <= self._max_bytes)
-        ):
-            return  # every bound holds: nothing to look at
-        victims = table.victims(
+        victims = self._table.victims(
             cache_size=self._cache_size,
             max_entries=self._max_entries,
             max_bytes=self._max_bytes,

@@ -254,11 +254,9 @@ class EntryTable:
         chosen: list[Entry] = []
         while self.requested_count > cache_size:
             # The common case: one request too many, and it is the oldest entry.
-            for entry in self._entries.values():
-                if entry.requested and entry is not protect:
-                    break
-            else:
-                break  # nothing requested but protect
+            entry = self._oldest_request(protect)
+            if entry is None:
+                break
             self.remove(entry)
             chosen.append(entry)
         if len(self._entries) <= max_entries and (

@@ -41,10 +41,6 @@ T = TypeVar("T")
 # hold the program.
 EXIT_WAIT = 2.0
 
-# What check_seconds() accepts for a timeout, checked inline on the way of every get.
-_SECONDS = (int, float)
-_FOREVER = float("inf")
-
 
 class PrefetchingLoader(Generic[K, T]):
     """Load items by index in worker threads, reading ahead in the direction of travel.
@@ -208,8 +204,8 @@ class PrefetchingLoader(Generic[K, T]):
                 one note naming the index and the key. The failure is not kept: the next
                 ``get`` loads again.
         """
-        if timeout is not None and not (type(timeout) in _SECONDS and 0 <= timeout < _FOREVER):
-            check_seconds("timeout", timeout)  # raises: the check above is its common case
+        if timeout is not None:
+            check_seconds("timeout", timeout)
         scheduler = self._scheduler
         if type(index) is int and index == scheduler.repeatable_index:  # the same item again
             now = time.perf_counter()
