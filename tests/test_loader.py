@@ -274,6 +274,9 @@ def test_the_loader_hands_the_executor_no_more_than_max_workers_prefetches(
     executor = RecordingExecutor(max_workers=8)
     with PrefetchingLoader(load, KEYS, ahead=6, max_workers=2, executor=executor) as loader:
         loader.get(0)
+        # Once item 0 is in, one worker is free for a prefetch; the farther of the two may
+        # follow a head start later when item 0's load took 2 ms or more (a busy machine).
+        wait_until(lambda: len(executor.submitted) >= 3)
         assert sorted(executor.submitted) == ["0.png", "1.png", "2.png"]
         assert loader.stats().pending == 6
         gate.set()
