@@ -116,6 +116,7 @@ class Dispatcher:
         elif not already_closed:
             for future in futures:
                 future.cancel()  # outside the lock: cancel() runs the done-callbacks
+        waited = 0.0
         if wait:
             began = time.monotonic()
             # A future cancelled above never wakes wait(): wait for those that run.
@@ -123,14 +124,17 @@ class Dispatcher:
             if self._pool is not None:
                 self._pool.join(_left(timeout, began))
             self.deadlines.join(_left(timeout, began))
+            waited = time.monotonic() - began
         with self._lock:
             abandoned, waiting = self._scheduler.abandon_running()
         fail_closed(waiting)
         if abandoned and wait:
+            # The time waited, not the timeout: a load the deadline thread started while close()
+            # ran is abandoned without a wait, and with no timeout there is no figure to give.
             _logger.warning(
-                "prefetcher: closed after %s s with loads still running for items %s; "
+                "prefetcher: closed after waiting %.2f s with loads still running for items %s; "
                 "they were abandoned",
-                timeout,
+                waited,
                 ", ".join(map(str, abandoned)),
             )
 

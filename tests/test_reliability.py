@@ -6,6 +6,7 @@ import concurrent.futures
 import gc
 import logging
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -409,6 +410,22 @@ def test_close_with_a_timeout_returns_and_warns_naming_the_abandoned_items(
     gate.set()
     (record,) = caplog.records
     assert "items 4, 7" in record.getMessage()
+
+
+def test_the_close_warning_says_how_long_close_waited(
+    load: RecordingLoad, caplog: pytest.LogCaptureFixture
+) -> None:
+    gate = load.gate("4.png")
+    loader = PrefetchingLoader(load, KEYS, ahead=0)
+    loader.request(4)
+    assert load.started("4.png").wait(WAIT)
+    with caplog.at_level(logging.WARNING, logger="prefetcher"):
+        loader.close(timeout=0.05)
+    gate.set()
+    (record,) = caplog.records
+    found = re.search(r"closed after waiting (\d+\.\d+) s", record.getMessage())
+    assert found is not None, record.getMessage()
+    assert 0.05 <= float(found.group(1)) < WAIT
 
 
 def test_close_fails_every_waiter_whose_item_did_not_finish(released: Any) -> None:
