@@ -129,8 +129,9 @@ class Dispatcher:
             abandoned, waiting = self._scheduler.abandon_running()
         fail_closed(waiting)
         if abandoned and wait:
-            # The time waited, not the timeout: a load the deadline thread started while close()
-            # ran is abandoned without a wait, and with no timeout there is no figure to give.
+            # The time waited, not the timeout: a load the deadline thread handed to a caller's
+            # executor while close() ran is not among the futures waited for, and without a
+            # timeout there is no timeout to give.
             _logger.warning(
                 "prefetcher: closed after waiting %.2f s with loads still running for items %s; "
                 "they were abandoned",
