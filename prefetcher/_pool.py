@@ -24,8 +24,7 @@ _logger = logging.getLogger("prefetcher")
 
 
 class PoolCall:
-    """A call handed to the pool by :meth:`DaemonThreadPool.submit_call` (or
-    :meth:`~DaemonThreadPool.submit_then`), and how it ended.
+    """A call handed to the pool by :meth:`DaemonThreadPool.submit_call`, and how it ended.
 
     Lighter than a :class:`~concurrent.futures.Future`: it has no lock and nobody waits on it.
     Its ``then`` is called once, in the worker, after the call returned or raised, or once
@@ -143,19 +142,6 @@ class DaemonThreadPool(Executor):
         self._put(call)
         return call.future
 
-    def submit_then(
-        self, then: Callable[[PoolCall], object], fn: Callable[..., Any], /, *args: Any
-    ) -> PoolCall:
-        """Schedule ``fn(*args)``; call ``then(call)`` in the worker once it has ended.
-
-        ``then`` is called exactly once: after the call returned or raised, or once it was
-        cancelled (by :meth:`shutdown`, say), and never in the thread that submits. It costs
-        less than :meth:`submit` and a done-callback: no future, no lock of its own.
-        """
-        call = PoolCall()
-        self.submit_call(call, then, fn, *args)
-        return call
-
     def submit_call(
         self,
         call: PoolCall,
@@ -164,9 +150,13 @@ class DaemonThreadPool(Executor):
         /,
         *args: Any,
     ) -> None:
-        """Schedule ``fn(*args)`` as ``call``, made beforehand; then as :meth:`submit_then`.
+        """Schedule ``fn(*args)`` as ``call``, made beforehand; call ``then(call)`` in the
+        worker once it has ended.
 
-        A call is submitted once.
+        ``then`` is called exactly once: after the call returned or raised, or once it was
+        cancelled (by :meth:`shutdown`, say), and never in the thread that submits. It costs
+        less than :meth:`submit` and a done-callback: no future, no lock of its own. A call is
+        submitted once.
         """
         call._then = then
         call._fn = fn

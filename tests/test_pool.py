@@ -34,7 +34,7 @@ def test_a_call_records_when_a_thread_took_it() -> None:
     taken: Future[float | None] = Future()
     with DaemonThreadPool(1) as pool:
         before = time.perf_counter()
-        pool.submit_then(lambda call: taken.set_result(call.started_at), int, "1")
+        pool.submit_call(PoolCall(), lambda call: taken.set_result(call.started_at), int, "1")
         started_at = taken.result(timeout=WAIT)
     assert started_at is not None and started_at >= before
 
@@ -55,7 +55,7 @@ def test_a_call_made_before_it_is_submitted_runs_with_the_context_it_was_made_wi
 
 
 def outcome_seen_by_then(fn: Any, *args: Any) -> tuple[bool, Any, Any, str]:
-    """Run ``fn(*args)`` with ``submit_then``; return what ``then`` found, and its thread."""
+    """Run ``fn(*args)`` with ``submit_call``; return what ``then`` found, and its thread."""
     seen: Future[tuple[bool, Any, Any, str]] = Future()
 
     def look(call: PoolCall) -> None:
@@ -63,7 +63,7 @@ def outcome_seen_by_then(fn: Any, *args: Any) -> tuple[bool, Any, Any, str]:
         seen.set_result((call.finished, call.value, call.error, thread))
 
     with DaemonThreadPool(1, thread_name_prefix="pooltest") as pool:
-        pool.submit_then(look, fn, *args)
+        pool.submit_call(PoolCall(), look, fn, *args)
         return seen.result(timeout=WAIT)
 
 
@@ -83,7 +83,9 @@ def test_then_runs_for_a_call_that_shutdown_cancelled_and_finds_it_never_ran() -
     seen: list[tuple[bool, float | None]] = []
     with DaemonThreadPool(1) as pool:
         pool.submit(release.wait, WAIT)  # keeps the only thread busy
-        pool.submit_then(lambda call: seen.append((call.finished, call.started_at)), int, "7")
+        pool.submit_call(
+            PoolCall(), lambda call: seen.append((call.finished, call.started_at)), int, "7"
+        )
         pool.shutdown(wait=False, cancel_futures=True)
         release.set()
     assert seen == [(False, None)]
@@ -93,7 +95,7 @@ def test_then_runs_once_for_each_call() -> None:
     seen: list[int] = []
     with DaemonThreadPool(2) as pool:
         for n in range(20):
-            pool.submit_then(lambda call: seen.append(call.value), int, str(n))
+            pool.submit_call(PoolCall(), lambda call: seen.append(call.value), int, str(n))
     # Leaving the block joined the threads, so every call and its then have run.
     assert sorted(seen) == list(range(20))
 
@@ -105,7 +107,7 @@ def test_an_error_in_then_is_logged_and_the_thread_lives_on(
         raise RuntimeError("then failed")
 
     with DaemonThreadPool(1) as pool:
-        pool.submit_then(fail, int, "1")
+        pool.submit_call(PoolCall(), fail, int, "1")
         # One thread: it logged the error before it took this call.
         assert pool.submit(int, "7").result(timeout=WAIT) == 7
     logged = [r.exc_info[1] for r in caplog.records if r.exc_info]
