@@ -20,6 +20,7 @@ keeps the short head start: holding the window's prefetches there would only slo
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TypeGuard
 
 from ._entries import Entry, EntryState
 
@@ -153,8 +154,8 @@ class HeadStart:
         released, self._released = self._released, None
         if len(queued) < 2 or position is None or not self.may_stagger:
             return len(queued), None
-        if typical_load is None or typical_load < MIN_HEAD_START_LOAD:
-            return len(queued), None  # loads too short for a head start: no need to look further
+        if not _long_enough(typical_load):
+            return len(queued), None  # no head start, whatever the queue holds: look no further
         nearest = abs(queued[0].index - position)
         count = next(
             (n for n, entry in enumerate(queued) if abs(entry.index - position) > nearest),
@@ -185,7 +186,7 @@ class HeadStart:
         share: float,
         cap: float,
     ) -> float | None:
-        if typical_load is None or typical_load < MIN_HEAD_START_LOAD:
+        if not _long_enough(typical_load):
             return None
         self._until = now + min(share * typical_load, cap)
         self._loads = loads
@@ -204,3 +205,8 @@ class HeadStart:
         self._loads = ()
         self._landing = False
         return False
+
+
+def _long_enough(typical_load: float | None) -> TypeGuard[float]:
+    """Whether loads that typically take ``typical_load`` seconds get a head start at all."""
+    return typical_load is not None and typical_load >= MIN_HEAD_START_LOAD
