@@ -71,6 +71,8 @@ class LoadBookkeeping:
         self.take_released: Callable[[], list[Any]] = self._table.take_released
         #: Set once by :meth:`close`; no load starts and nothing is kept afterwards.
         self.closed = False
+        # Whether drained() has said yes: it does so once.
+        self._drained = False
 
     # -- loads handed to the executor, and their ends ----------------------------------------------
 
@@ -200,6 +202,18 @@ class LoadBookkeeping:
         running = self._table.running.values()
         submissions = [e.submission for e in running if e.submission is not None]
         return already_closed, unstarted, submissions
+
+    def drained(self) -> bool:
+        """Whether the loader is closed and every load that ran or was being handed to the
+        executor at close has ended; true once only, for its caller to tell close().
+
+        A load decided before close and submitted after it counts (it is in ``running`` from
+        the moment it is decided), so close() waits for it as for any other.
+        """
+        if not self.closed or self._table.running or self._drained:
+            return False
+        self._drained = True
+        return True
 
     def abandon_running(self) -> tuple[list[int], list[Future[Any]]]:
         """After close: give up the loads still running; return their indices and waiters."""

@@ -22,7 +22,7 @@ from ._pool import DaemonThreadPool, PoolCall
 from ._scheduler import Scheduler
 from ._scheduling import NOTHING_TO_DO, Outcome, Start
 from ._sizeof import checked_size
-from ._waiting import wait_all
+from ._waiting import wait_one
 
 __all__ = ["Dispatcher", "fail_closed"]
 
@@ -61,6 +61,11 @@ class Dispatcher:
         self._load_timeout = load_timeout
         #: Its thread starts at the first deadline: a stuck load, a retry, or a head start.
         self.deadlines = DeadlineThread(self._on_deadline)
+        # Done once the loader is closed and no load is running: what close(wait=True) waits
+        # for. Loads, not the executor's futures: a load decided before close may reach a
+        # caller's executor only after close took its futures, and a future is done before
+        # its load is settled.
+        self._drained: Future[None] = Future()
 
     def start(self, starts: list[Start], then_wake_at: float | None = None) -> None:
         """Hand loads to the executor.
@@ -105,7 +110,10 @@ class Dispatcher:
         with self._lock:
             already_closed, unstarted, submissions = self._scheduler.close()
             released = self._scheduler.take_released()
+            drained = self._scheduler.drained()
         del released  # every item held, let go without the lock
+        if drained:
+            self._drained.set_result(None)
         fail_closed(unstarted)
         self.deadlines.stop()
         # The loader's own pool settles its calls itself (cancelled ones too) and its threads
@@ -119,8 +127,7 @@ class Dispatcher:
         waited = 0.0
         if wait:
             began = time.monotonic()
-            # A future cancelled above never wakes wait(): wait for those that run.
-            wait_all([f for f in futures if not f.cancelled()], timeout)
+            wait_one(self._drained, timeout)
             if self._pool is not None:
                 self._pool.join(_left(timeout, began))
             self.deadlines.join(_left(timeout, began))
@@ -129,9 +136,6 @@ class Dispatcher:
             abandoned, waiting = self._scheduler.abandon_running()
         fail_closed(waiting)
         if abandoned and wait:
-            # The time waited, not the timeout: a load the deadline thread handed to a caller's
-            # executor while close() ran is not among the futures waited for, and without a
-            # timeout there is no timeout to give.
             _logger.warning(
                 "prefetcher: closed after waiting %.2f s with loads still running for items %s; "
                 "they were abandoned",
@@ -188,9 +192,12 @@ class Dispatcher:
         with self._lock:
             outcome = self._scheduler.record(start, submission, value, error)
             released = self._scheduler.take_released()
+            drained = self._scheduler.closed and self._scheduler.drained()
         del released  # the items its end evicted (max_bytes), let go without the lock
         if outcome is not NOTHING_TO_DO:
             self._act(outcome)
+        if drained:  # after its waiters are told: close() returns once they have their items
+            self._drained.set_result(None)
 
     def _act(self, outcome: Outcome) -> None:
         if outcome.release_worker and self._pool is not None:

@@ -428,6 +428,45 @@ def test_the_close_warning_says_how_long_close_waited(
     assert 0.05 <= float(found.group(1)) < WAIT
 
 
+class HandsOverLate(ThreadPoolExecutor):
+    """A caller's executor whose first ``submit`` waits for ``proceed``, then returns only once
+    the load has started: the submission lands after close() began, too late to be cancelled."""
+
+    def __init__(self, started: threading.Event) -> None:
+        super().__init__(2)
+        self.submitting = threading.Event()
+        self.proceed = threading.Event()
+        self._started = started
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+        if not self.submitting.is_set():
+            self.submitting.set()
+            assert self.proceed.wait(WAIT)
+            future = super().submit(fn, *args, **kwargs)
+            assert self._started.wait(WAIT)
+            return future
+        return super().submit(fn, *args, **kwargs)
+
+
+def test_close_waits_for_a_load_handed_to_a_callers_executor_while_it_closes(
+    load: RecordingLoad, caplog: pytest.LogCaptureFixture
+) -> None:
+    gate = load.gate("0.png")
+    with HandsOverLate(load.started("0.png")) as executor, ThreadPoolExecutor(2) as side:
+        loader = PrefetchingLoader(load, KEYS, ahead=0, executor=executor)
+        requested = side.submit(loader.request, 0)  # decided, then held up in submit
+        assert executor.submitting.wait(WAIT)
+        with caplog.at_level(logging.WARNING, logger="prefetcher"):
+            closing = side.submit(loader.close, True, WAIT)
+            wait_until(lambda: loader.closed)
+            executor.proceed.set()  # the load reaches the executor only now, and runs
+            assert load.started("0.png").wait(WAIT)
+            gate.set()
+            closing.result(WAIT)
+        assert requested.result(WAIT).result(WAIT) == ("item", "0.png")
+    assert not caplog.records
+
+
 def test_close_fails_every_waiter_whose_item_did_not_finish(released: Any) -> None:
     hang = released()
     loader = PrefetchingLoader(waiting_on(hang), ahead=0)

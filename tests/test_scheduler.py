@@ -182,3 +182,24 @@ def test_an_attempt_settled_before_its_future_is_attached_keeps_no_future() -> N
     plan.record(demand, submission, "item 0", None)
     plan.attach(demand, submission)
     assert demand.entry.submission is None
+
+
+def test_a_closed_scheduler_is_drained_once_the_loads_decided_before_close_end() -> None:
+    plan = scheduler(max_workers=2, ahead=0)
+    (decided,) = request(plan, 0)  # decided, not yet handed to an executor
+    plan.close()
+    assert not plan.drained()
+    plan.record(decided, None, "item 0", None)
+    assert plan.drained()
+
+
+def test_a_scheduler_says_it_is_drained_only_once() -> None:
+    plan = scheduler(max_workers=2, ahead=0)
+    plan.close()
+    assert plan.drained()
+    assert not plan.drained()
+
+
+def test_an_open_scheduler_with_nothing_running_is_not_drained() -> None:
+    plan = scheduler(max_workers=2, ahead=0)
+    assert not plan.drained()
