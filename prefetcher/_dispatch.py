@@ -194,10 +194,12 @@ class Dispatcher:
             released = self._scheduler.take_released()
             drained = self._scheduler.closed and self._scheduler.drained()
         del released  # the items its end evicted (max_bytes), let go without the lock
-        if outcome is not NOTHING_TO_DO:
-            self._act(outcome)
-        if drained:  # after its waiters are told: close() returns once they have their items
-            self._drained.set_result(None)
+        try:
+            if outcome is not NOTHING_TO_DO:
+                self._act(outcome)
+        finally:
+            if drained:  # after its waiters are told: close() returns once they have the items
+                self._drained.set_result(None)
 
     def _act(self, outcome: Outcome) -> None:
         if outcome.release_worker and self._pool is not None:
