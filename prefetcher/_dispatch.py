@@ -62,9 +62,9 @@ class Dispatcher:
         #: Its thread starts at the first deadline: a stuck load, a retry, or a head start.
         self.deadlines = DeadlineThread(self._on_deadline)
         # Done once the loader is closed and no load is running: what close(wait=True) waits
-        # for. Loads, not the executor's futures: a load decided before close may reach a
-        # caller's executor only after close took its futures, and a future is done before
-        # its load is settled.
+        # for with a caller's executor. Loads, not the executor's futures: a load decided before
+        # close may reach the executor only after close took its futures, and a future is done
+        # before its load is settled.
         self._drained: Future[None] = Future()
 
     def start(self, starts: list[Start], then_wake_at: float | None = None) -> None:
@@ -89,21 +89,35 @@ class Dispatcher:
             except Exception as exc:  # shut down, broken pool, or a failing keys[n]
                 if isinstance(exc, RuntimeError) and self._scheduler.closed:
                     exc = LoaderClosedError("the loader closed before the load started")
-                if call is not None:
-                    call.context = None  # never to run: break its cycle
-                self._settle(start, None, None, exc)
+                self._not_started(start, exc)
                 continue
+            except BaseException as exc:
+                # Ctrl-C in keys[n] or in the executor: these loads never reach it, and must not
+                # stay "running" for ever, or a request for one of them would wait for it.
+                for left in starts[starts.index(start) :]:
+                    self._not_started(left, exc)
+                raise
             if call is None:
-                with self._lock:
-                    self._scheduler.attach(start, future)
-                    closed = self._scheduler.closed
-                if closed:
-                    future.cancel()  # close() ran while this was being submitted
-                future.add_done_callback(partial(self._on_future_done, start))
+                self._attach(start, future)
             if self._load_timeout is not None:
                 self.deadlines.wake_at(time.perf_counter() + self._load_timeout)
         if then_wake_at is not None:
             self.deadlines.wake_at(then_wake_at)
+
+    def _attach(self, start: Start, future: Future[Any]) -> None:
+        """Keep the future a caller's executor gave for ``start``; settle the load once done."""
+        with self._lock:
+            self._scheduler.attach(start, future)
+            closed = self._scheduler.closed
+        if closed:
+            future.cancel()  # close() ran while this was being submitted
+        future.add_done_callback(partial(self._on_future_done, start))
+
+    def _not_started(self, start: Start, error: BaseException) -> None:
+        """Settle a load that could not be handed to the executor, as failed with ``error``."""
+        if start.call is not None:
+            start.call.context = None  # never to run: break its cycle
+        self._settle(start, None, None, error)
 
     def shut(self, wait: bool, timeout: float | None) -> None:
         """Close; with ``wait``, one warning names the loads abandoned while still running."""
@@ -127,9 +141,12 @@ class Dispatcher:
         waited = 0.0
         if wait:
             began = time.monotonic()
-            wait_one(self._drained, timeout)
             if self._pool is not None:
-                self._pool.join(_left(timeout, began))
+                # Its threads end once their calls are settled, and a load on its way to the
+                # pool fails to reach it now that it is shut down.
+                self._pool.join(timeout)
+            else:
+                wait_one(self._drained, timeout)
             self.deadlines.join(_left(timeout, began))
             waited = time.monotonic() - began
         with self._lock:

@@ -13,10 +13,10 @@ import sys
 import threading
 import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 import pytest
 from loader_support import WAIT, RecordingLoad, loader_threads, run_child, wait_until
@@ -531,6 +531,38 @@ def test_close_racing_with_loads_that_finish_resolves_every_waiter() -> None:
             assert done, f"round {round_}: a waiter was left waiting"
             if future.exception() is not None:
                 assert isinstance(future.exception(), LoaderClosedError)
+
+
+class InterruptedOnce(Sequence[str]):
+    """Keys whose lookup of ``index`` raises KeyboardInterrupt once, as a Ctrl-C landing there
+    would."""
+
+    def __init__(self, keys: list[str], index: int) -> None:
+        self._keys = keys
+        self._index = index
+        self.interrupted = False
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    @overload
+    def __getitem__(self, index: int) -> str: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[str]: ...
+    def __getitem__(self, index: int | slice) -> str | list[str]:
+        if index == self._index and not self.interrupted:
+            self.interrupted = True
+            raise KeyboardInterrupt
+        return self._keys[index]
+
+
+def test_a_ctrl_c_while_a_load_is_handed_over_leaves_no_item_loading_for_ever(
+    load: RecordingLoad,
+) -> None:
+    with PrefetchingLoader(load, InterruptedOnce(KEYS, 3), ahead=0) as loader:
+        with pytest.raises(KeyboardInterrupt):
+            loader.get(3)
+        assert loader.get(3, timeout=WAIT) == ("item", "3.png")
 
 
 # Exit and Ctrl-C, in a child process whose load hangs for ever.
