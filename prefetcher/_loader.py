@@ -286,7 +286,8 @@ class PrefetchingLoader(Generic[K, T]):
         :class:`LoaderClosedError`. An executor passed in by the caller is never shut down.
 
         Args:
-            wait: Wait for loads already running to finish, so their waiters get the items.
+            wait: Wait for loads already running (or on their way to a caller's executor) to
+                finish, so their waiters get the items.
             timeout: With ``wait``, wait at most this many seconds; loads still running then
                 are abandoned (their results dropped) and one warning names them.
         """
