@@ -12,7 +12,9 @@ overhead
     The loader's own cost per item, streaming forward over a load that returns at once, against a
     bare ``ThreadPoolExecutor`` sliding window of the same depth in the same run (keep ``depth``
     loads submitted ahead, take the result of n, submit n + depth + 1). Rounds alternate between
-    the contenders; the median of the rounds (5) is reported.
+    the contenders; the median of the rounds (5) is reported. ``"auto"`` grows its window on
+    this load, so a bare window 16 deep (its deepest) runs too, and each loader's deepest window
+    and waits are printed.
 hits
     A cache hit (``get`` of an item that is in memory, again and again) with ``cache_size`` 10,
     1,000 and 100,000, each cache filled first: the cost must not grow with the size.
@@ -52,6 +54,9 @@ sys.path[:0] = [str(ROOT)]
 from prefetcher import PrefetchingLoader, SimulatedShare  # noqa: E402
 
 PARTS = ("overhead", "hits", "long", "depth")
+
+# The deepest window of ``ahead="auto"`` (``max_ahead``'s default).
+AUTO_DEPTH = 16
 
 FULL = {
     "overhead_items": 20_000,
@@ -100,23 +105,39 @@ def bare_window(items: int, depth: int) -> float:
     return elapsed / items
 
 
-def loader_stream(items: int, ahead: int | str) -> float:
-    """Seconds per item of a forward walk through a PrefetchingLoader over the same load."""
+def loader_stream(items: int, ahead: int | str, seen: dict[str, int] | None = None) -> float:
+    """Seconds per item of a forward walk through a PrefetchingLoader over the same load.
+
+    ``seen``, if given, gets the deepest window of the walk (``"window"``, sampled every 100
+    items) and how many ``get`` calls waited (``"waits"``).
+    """
+    deepest = 0
     start = time.perf_counter()
     with PrefetchingLoader(_instant, range(items), ahead=ahead) as loader:  # type: ignore[arg-type]
         for n in range(items):
             if loader.get(n, timeout=60) != n:
                 raise AssertionError(f"the loader returned a wrong item for {n}")
+            if seen is not None and n % 100 == 99:
+                deepest = max(deepest, loader.stats().ahead)
         elapsed = time.perf_counter() - start
+        if seen is not None:
+            seen["window"] = max(seen.get("window", 0), deepest)
+            seen["waits"] = loader.stats().waits
     return elapsed / items
 
 
 def overhead(items: int, depth: int, rounds: int) -> dict[str, Any]:
-    """The loader's cost per item against a bare sliding window, median of ``rounds``."""
+    """The loader's cost per item against a bare sliding window, median of ``rounds``.
+
+    ``"auto"`` grows its window on this load (the consumer keeps finding items not run yet), so
+    it is set against a bare window as deep as its deepest too, ``max_ahead``'s default.
+    """
+    seen: dict[str, dict[str, int]] = {f"ahead={depth}": {}, "auto": {}}
     contenders: dict[str, Callable[[], float]] = {
         "bare_window": lambda: bare_window(items, depth),
-        f"ahead={depth}": lambda: loader_stream(items, depth),
-        "auto": lambda: loader_stream(items, "auto"),
+        f"bare_window_{AUTO_DEPTH}": lambda: bare_window(items, AUTO_DEPTH),
+        f"ahead={depth}": lambda: loader_stream(items, depth, seen[f"ahead={depth}"]),
+        "auto": lambda: loader_stream(items, "auto", seen["auto"]),
     }
     samples: dict[str, list[float]] = {name: [] for name in contenders}
     for run in contenders.values():
@@ -133,6 +154,13 @@ def overhead(items: int, depth: int, rounds: int) -> dict[str, Any]:
         "us_per_item": {name: value * 1e6 for name, value in medians.items()},
         "samples_us": {name: [v * 1e6 for v in values] for name, values in samples.items()},
         "x_bare": {name: value / bare for name, value in medians.items()},
+        # Against the bare window of the depth each loader reached (``auto``: its deepest).
+        "x_bare_same_depth": {
+            f"ahead={depth}": medians[f"ahead={depth}"] / bare,
+            "auto": medians["auto"] / medians[f"bare_window_{AUTO_DEPTH}"],
+        },
+        "deepest_window": {name: found["window"] for name, found in seen.items()},
+        "waits_last_round": {name: found["waits"] for name, found in seen.items()},
     }
 
 
@@ -346,9 +374,16 @@ def format_results(r: dict[str, Any]) -> str:
             f"median of {o['rounds']} rounds):"
         )
         for name, us in o["us_per_item"].items():
-            lines.append(
-                f"  {name:12} {us:7.1f} us/item  {o['x_bare'][name]:5.2f}x the bare window"
-            )
+            line = f"  {name:15} {us:7.1f} us/item  {o['x_bare'][name]:5.2f}x the bare window"
+            if name in o["deepest_window"]:
+                line += (
+                    f"; deepest window {o['deepest_window'][name]}, "
+                    f"{o['waits_last_round'][name]:,} gets waited (last round)"
+                )
+            lines.append(line)
+        lines.append(
+            f"  auto against the bare window of {AUTO_DEPTH}: {o['x_bare_same_depth']['auto']:.2f}x"
+        )
     if "hits" in r:
         lines.append("cache hit, same item, filled cache (median of alternating repeats):")
         for size, h in r["hits"].items():

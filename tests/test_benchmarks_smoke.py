@@ -68,7 +68,10 @@ def test_quick_scale_run_measures_every_part_and_writes_json(tmp_path: Path) -> 
     assert done.returncode == 0, done.stdout + done.stderr
 
     document = json.loads(output.read_text())
-    assert set(document["overhead"]["us_per_item"]) == {"bare_window", "ahead=4", "auto"}
+    overhead = document["overhead"]
+    assert set(overhead["us_per_item"]) == {"bare_window", "bare_window_16", "ahead=4", "auto"}
+    assert overhead["deepest_window"]["ahead=4"] == 4
+    assert 1 <= overhead["deepest_window"]["auto"] <= 16
     for size, hit in document["hits"].items():
         # Every timed get was a hit on a filled cache, or the figure measured something else.
         assert (hit["misses"], hit["cached"]) == (0, int(size))
