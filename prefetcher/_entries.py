@@ -14,7 +14,20 @@ from typing import Any
 
 from ._pool import PoolCall
 
-__all__ = ["Entry", "EntryState", "EntryTable", "InvalidTransitionError"]
+__all__ = ["NO_KEY", "Entry", "EntryState", "EntryTable", "InvalidTransitionError"]
+
+
+class _NoKey:
+    """The key of an entry before it is looked up, and after a lookup that failed."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "<no key>"
+
+
+#: What :attr:`Entry.key` holds until ``keys[n]`` has returned (``None`` may be a real key).
+NO_KEY: Any = _NoKey()
 
 
 class EntryState(enum.Enum):
@@ -72,7 +85,7 @@ class Entry:
         self.index = index
         self.state = EntryState.QUEUED
         self.requested = requested
-        self.key: Any = None
+        self.key: Any = NO_KEY
         self.value: Any = None
         self.size = 0
         self.attempt = 0

@@ -8,7 +8,7 @@ from concurrent.futures import Future, InvalidStateError
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from ._entries import Entry, EntryState
+from ._entries import NO_KEY, Entry, EntryState
 from ._notes import set_loader_note
 from ._pool import PoolCall
 
@@ -126,7 +126,8 @@ def describe_wait(entry: Entry, running: Iterable[Entry], timeout: float | None)
 def loader_note(entry: Entry) -> str:
     """The loader's note for an error of ``entry``'s load: the index, the key, the attempts."""
     attempts = f", after {entry.attempt} attempts" if entry.attempt > 1 else ""
-    return f"prefetcher: while loading index {entry.index} (key {entry.key!r}){attempts}"
+    key = f"keys[{entry.index}] did not return" if entry.key is NO_KEY else f"key {entry.key!r}"
+    return f"prefetcher: while loading index {entry.index} ({key}){attempts}"
 
 
 def shared_future() -> Future[Any]:

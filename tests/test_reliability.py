@@ -556,6 +556,36 @@ class InterruptedOnce(Sequence[str]):
         return self._keys[index]
 
 
+class FailingKey(Sequence[str]):
+    """Keys whose lookup of ``index`` fails: a list of paths read from a share, say."""
+
+    def __init__(self, keys: list[str], index: int) -> None:
+        self._keys = keys
+        self._index = index
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    @overload
+    def __getitem__(self, index: int) -> str: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[str]: ...
+    def __getitem__(self, index: int | slice) -> str | list[str]:
+        if index == self._index:
+            raise OSError("the list of frames is gone")
+        return self._keys[index]
+
+
+def test_a_failing_key_lookup_says_so_in_the_note(load: RecordingLoad) -> None:
+    with (
+        PrefetchingLoader(load, FailingKey(KEYS, 3), ahead=0) as loader,
+        pytest.raises(OSError, match="the list of frames is gone") as raised,
+    ):
+        loader.get(3)
+    notes = getattr(raised.value, "__notes__", None)
+    assert notes == ["prefetcher: while loading index 3 (keys[3] did not return)"]
+
+
 def test_a_ctrl_c_while_a_load_is_handed_over_leaves_no_item_loading_for_ever(
     load: RecordingLoad,
 ) -> None:
