@@ -467,6 +467,47 @@ def test_close_waits_for_a_load_handed_to_a_callers_executor_while_it_closes(
     assert not caplog.records
 
 
+class HeldKey(Sequence[str]):
+    """Keys whose lookup of ``index`` waits for ``proceed``: a request's load is held on its way
+    to the executor."""
+
+    def __init__(self, keys: list[str], index: int) -> None:
+        self._keys = keys
+        self._index = index
+        self.looking_up = threading.Event()
+        self.proceed = threading.Event()
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    @overload
+    def __getitem__(self, index: int) -> str: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[str]: ...
+    def __getitem__(self, index: int | slice) -> str | list[str]:
+        if index == self._index:
+            self.looking_up.set()
+            assert self.proceed.wait(WAIT)
+        return self._keys[index]
+
+
+def test_a_load_on_its_way_to_the_loaders_own_pool_as_it_closes_fails_and_close_returns(
+    load: RecordingLoad,
+) -> None:
+    keys = HeldKey(KEYS, 0)
+    loader = PrefetchingLoader(load, keys, ahead=0)
+    with ThreadPoolExecutor(2) as side:
+        requested = side.submit(loader.request, 0)
+        assert keys.looking_up.wait(WAIT)
+        closing = side.submit(loader.close, True, WAIT)
+        wait_until(lambda: loader.closed)
+        keys.proceed.set()
+        closing.result(WAIT)
+        with pytest.raises(LoaderClosedError):
+            requested.result(WAIT).result(WAIT)
+    assert "0.png" not in load.calls
+
+
 def test_close_fails_every_waiter_whose_item_did_not_finish(released: Any) -> None:
     hang = released()
     loader = PrefetchingLoader(waiting_on(hang), ahead=0)
