@@ -201,6 +201,28 @@ class ProbedKeys(Sequence[str]):
         return self._keys[index]
 
 
+class KeysActingAt(Sequence[str]):
+    """Keys that call ``act()`` each time ``index`` is looked up, before returning its key: to
+    raise there (a lookup that fails, a Ctrl-C landing in it) or to wait."""
+
+    def __init__(self, keys: Sequence[str], index: int, act: Callable[[], None]) -> None:
+        self._keys = keys
+        self._index = index
+        self._act = act
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    @overload
+    def __getitem__(self, index: int) -> str: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[str]: ...
+    def __getitem__(self, index: int | slice) -> str | Sequence[str]:
+        if index == self._index:
+            self._act()
+        return self._keys[index]
+
+
 class ProbedExecutor(RecordingExecutor):
     """An executor whose submit is checked by a probe."""
 

@@ -13,13 +13,20 @@ import sys
 import threading
 import time
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, overload
+from typing import Any
 
 import pytest
-from loader_support import WAIT, RecordingLoad, loader_threads, run_child, wait_until
+from loader_support import (
+    WAIT,
+    KeysActingAt,
+    RecordingLoad,
+    loader_threads,
+    run_child,
+    wait_until,
+)
 
 from prefetcher import LoaderClosedError, PrefetchingLoader
 
@@ -467,41 +474,22 @@ def test_close_waits_for_a_load_handed_to_a_callers_executor_while_it_closes(
     assert not caplog.records
 
 
-class HeldKey(Sequence[str]):
-    """Keys whose lookup of ``index`` waits for ``proceed``: a request's load is held on its way
-    to the executor."""
-
-    def __init__(self, keys: list[str], index: int) -> None:
-        self._keys = keys
-        self._index = index
-        self.looking_up = threading.Event()
-        self.proceed = threading.Event()
-
-    def __len__(self) -> int:
-        return len(self._keys)
-
-    @overload
-    def __getitem__(self, index: int) -> str: ...
-    @overload
-    def __getitem__(self, index: slice) -> list[str]: ...
-    def __getitem__(self, index: int | slice) -> str | list[str]:
-        if index == self._index:
-            self.looking_up.set()
-            assert self.proceed.wait(WAIT)
-        return self._keys[index]
-
-
 def test_a_load_on_its_way_to_the_loaders_own_pool_as_it_closes_fails_and_close_returns(
     load: RecordingLoad,
 ) -> None:
-    keys = HeldKey(KEYS, 0)
-    loader = PrefetchingLoader(load, keys, ahead=0)
+    looking_up, proceed = threading.Event(), threading.Event()
+
+    def hold() -> None:  # the lookup of key 0: the load is on its way to the pool
+        looking_up.set()
+        assert proceed.wait(WAIT)
+
+    loader = PrefetchingLoader(load, KeysActingAt(KEYS, 0, hold), ahead=0)
     with ThreadPoolExecutor(2) as side:
         requested = side.submit(loader.request, 0)
-        assert keys.looking_up.wait(WAIT)
+        assert looking_up.wait(WAIT)
         closing = side.submit(loader.close, True, WAIT)
         wait_until(lambda: loader.closed)
-        keys.proceed.set()
+        proceed.set()
         closing.result(WAIT)
         with pytest.raises(LoaderClosedError):
             requested.result(WAIT).result(WAIT)
@@ -574,52 +562,12 @@ def test_close_racing_with_loads_that_finish_resolves_every_waiter() -> None:
                 assert isinstance(future.exception(), LoaderClosedError)
 
 
-class InterruptedOnce(Sequence[str]):
-    """Keys whose lookup of ``index`` raises KeyboardInterrupt once, as a Ctrl-C landing there
-    would."""
-
-    def __init__(self, keys: list[str], index: int) -> None:
-        self._keys = keys
-        self._index = index
-        self.interrupted = False
-
-    def __len__(self) -> int:
-        return len(self._keys)
-
-    @overload
-    def __getitem__(self, index: int) -> str: ...
-    @overload
-    def __getitem__(self, index: slice) -> list[str]: ...
-    def __getitem__(self, index: int | slice) -> str | list[str]:
-        if index == self._index and not self.interrupted:
-            self.interrupted = True
-            raise KeyboardInterrupt
-        return self._keys[index]
-
-
-class FailingKey(Sequence[str]):
-    """Keys whose lookup of ``index`` fails: a list of paths read from a share, say."""
-
-    def __init__(self, keys: list[str], index: int) -> None:
-        self._keys = keys
-        self._index = index
-
-    def __len__(self) -> int:
-        return len(self._keys)
-
-    @overload
-    def __getitem__(self, index: int) -> str: ...
-    @overload
-    def __getitem__(self, index: slice) -> list[str]: ...
-    def __getitem__(self, index: int | slice) -> str | list[str]:
-        if index == self._index:
-            raise OSError("the list of frames is gone")
-        return self._keys[index]
-
-
 def test_a_failing_key_lookup_says_so_in_the_note(load: RecordingLoad) -> None:
+    def fail() -> None:  # a list of paths read from a share, say
+        raise OSError("the list of frames is gone")
+
     with (
-        PrefetchingLoader(load, FailingKey(KEYS, 3), ahead=0) as loader,
+        PrefetchingLoader(load, KeysActingAt(KEYS, 3, fail), ahead=0) as loader,
         pytest.raises(OSError, match="the list of frames is gone") as raised,
     ):
         loader.get(3)
@@ -630,7 +578,14 @@ def test_a_failing_key_lookup_says_so_in_the_note(load: RecordingLoad) -> None:
 def test_a_ctrl_c_while_a_load_is_handed_over_leaves_no_item_loading_for_ever(
     load: RecordingLoad,
 ) -> None:
-    with PrefetchingLoader(load, InterruptedOnce(KEYS, 3), ahead=0) as loader:
+    interrupted = threading.Event()
+
+    def interrupt_once() -> None:  # as a Ctrl-C landing in the lookup of key 3 would
+        if not interrupted.is_set():
+            interrupted.set()
+            raise KeyboardInterrupt
+
+    with PrefetchingLoader(load, KeysActingAt(KEYS, 3, interrupt_once), ahead=0) as loader:
         with pytest.raises(KeyboardInterrupt):
             loader.get(3)
         assert loader.get(3, timeout=WAIT) == ("item", "3.png")
