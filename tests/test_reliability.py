@@ -474,6 +474,25 @@ def test_close_waits_for_a_load_handed_to_a_callers_executor_while_it_closes(
     assert not caplog.records
 
 
+def test_close_in_a_done_callback_on_a_callers_executors_only_thread_returns(
+    load: RecordingLoad,
+) -> None:
+    gate = load.gate("0.png")
+    closed = threading.Event()
+    with ThreadPoolExecutor(1) as executor:
+        loader = PrefetchingLoader(load, KEYS, ahead=4, executor=executor)
+        future = loader.request(0)
+
+        def close_here(_: object) -> None:  # in the thread whose load just ended
+            loader.close()
+            closed.set()
+
+        future.add_done_callback(close_here)
+        gate.set()
+        assert closed.wait(WAIT)
+        assert future.result(WAIT) == ("item", "0.png")
+
+
 def test_a_load_on_its_way_to_the_loaders_own_pool_as_it_closes_fails_and_close_returns(
     load: RecordingLoad,
 ) -> None:
