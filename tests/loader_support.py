@@ -181,15 +181,21 @@ class Finalized:
         self._probe.record(f"finalizer of {self.index}")
 
 
-class ProbedKeys(Sequence[str]):
-    """Keys whose reads are checked by a probe."""
+class _WatchedKeys(Sequence[str]):
+    """Keys that call a hook before every ``len`` and every lookup: the Sequence for the key
+    wrappers below, each of which overrides the hooks it needs."""
 
-    def __init__(self, probe: LockProbe, keys: Sequence[str]) -> None:
-        self._probe = probe
+    def __init__(self, keys: Sequence[str]) -> None:
         self._keys = keys
 
+    def _measuring(self) -> None:
+        """Called before ``len(keys)``."""
+
+    def _looking_up(self, index: int | slice) -> None:
+        """Called before ``keys[index]``."""
+
     def __len__(self) -> int:
-        self._probe.check("len(keys)")
+        self._measuring()
         return len(self._keys)
 
     @overload
@@ -197,30 +203,36 @@ class ProbedKeys(Sequence[str]):
     @overload
     def __getitem__(self, index: slice) -> Sequence[str]: ...
     def __getitem__(self, index: int | slice) -> str | Sequence[str]:
-        self._probe.check("keys[n]")
+        self._looking_up(index)
         return self._keys[index]
 
 
-class KeysActingAt(Sequence[str]):
+class ProbedKeys(_WatchedKeys):
+    """Keys whose reads are checked by a probe."""
+
+    def __init__(self, probe: LockProbe, keys: Sequence[str]) -> None:
+        super().__init__(keys)
+        self._probe = probe
+
+    def _measuring(self) -> None:
+        self._probe.check("len(keys)")
+
+    def _looking_up(self, index: int | slice) -> None:
+        self._probe.check("keys[n]")
+
+
+class KeysActingAt(_WatchedKeys):
     """Keys that call ``act()`` each time ``index`` is looked up, before returning its key: to
     raise there (a lookup that fails, a Ctrl-C landing in it) or to wait."""
 
     def __init__(self, keys: Sequence[str], index: int, act: Callable[[], None]) -> None:
-        self._keys = keys
+        super().__init__(keys)
         self._index = index
         self._act = act
 
-    def __len__(self) -> int:
-        return len(self._keys)
-
-    @overload
-    def __getitem__(self, index: int) -> str: ...
-    @overload
-    def __getitem__(self, index: slice) -> Sequence[str]: ...
-    def __getitem__(self, index: int | slice) -> str | Sequence[str]:
+    def _looking_up(self, index: int | slice) -> None:
         if index == self._index:
             self._act()
-        return self._keys[index]
 
 
 class ProbedExecutor(RecordingExecutor):
